@@ -1,0 +1,39 @@
+"""Pool token states into one vector per text, over the text tokens only (never the instruction).
+
+``pool_mask`` marks the tokens that may be pooled; it is independent of the padding side, so every
+mode below is correct for left and right padding alike.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from l3prune.errors import L3PruneError
+
+POOLING_MODES = ("mean", "weighted_mean", "last_token", "eos", "bos")
+
+
+def check_pooling(mode: str) -> str:
+    if mode not in POOLING_MODES:
+        raise L3PruneError(f"unknown pooling {mode!r}; choose from {list(POOLING_MODES)}")
+    return mode
+
+
+def pool(hidden: torch.Tensor, pool_mask: torch.Tensor, mode: str) -> torch.Tensor:
+    """(batch, seq, dim) states and a (batch, seq) 0/1 mask -> (batch, dim) embeddings."""
+    mask = pool_mask.to(hidden.dtype)  # (batch, seq)
+    if mode == "mean":
+        return (hidden * mask.unsqueeze(-1)).sum(1) / mask.sum(1, keepdim=True).clamp(min=1)
+    if mode == "weighted_mean":
+        # Weights 1..n over the pooled tokens, counted from the first text token (the paper's
+        # position weighting), so padding and instruction tokens shift nothing.
+        weights = mask.cumsum(1) * mask  # (batch, seq)
+        return (hidden * weights.unsqueeze(-1)).sum(1) / weights.sum(1, keepdim=True).clamp(min=1)
+    positions = torch.arange(hidden.shape[1], device=hidden.device).expand_as(pool_mask)  # (batch, seq)
+    if mode in ("last_token", "eos"):
+        index = torch.where(pool_mask.bool(), positions, -1).amax(1)  # (batch,)
+    elif mode == "bos":
+        index = torch.where(pool_mask.bool(), positions, hidden.shape[1]).amin(1)  # (batch,)
+    else:
+        check_pooling(mode)
+    return hidden[torch.arange(hidden.shape[0], device=hidden.device), index]  # (batch, dim)

@@ -1,0 +1,76 @@
+"""Keep a set of decoder layers of a base model and make its config agree.
+
+Every criterion ends here: it decides *which* layers to keep, this module removes the others. The
+size is given either as ``num_layers`` or as ``drop_fraction`` (never one number with two meanings),
+or as explicit original layer indices.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from torch import nn
+
+from l3prune.architectures import arch_spec, decoder_layers
+from l3prune.errors import L3PruneError
+
+
+def target_num_layers(total: int, *, num_layers: int | None = None, drop_fraction: float | None = None) -> int:
+    """The paper's n = int(L * (1 - p)), or ``num_layers`` itself; exactly one of the two must be given."""
+    if (num_layers is None) == (drop_fraction is None):
+        raise L3PruneError("give exactly one of num_layers or drop_fraction")
+    if drop_fraction is not None:
+        if not (isinstance(drop_fraction, (int, float)) and 0 <= drop_fraction < 1) or math.isnan(drop_fraction):
+            raise L3PruneError(f"drop_fraction must be in [0, 1), got {drop_fraction!r} (0.3 drops 30% of the layers)")
+        num_layers = int(total * (1 - drop_fraction))
+        if num_layers < 1:
+            raise L3PruneError(f"drop_fraction {drop_fraction} leaves no layer of {total}; use a smaller fraction")
+    if isinstance(num_layers, bool) or not isinstance(num_layers, int) or not 1 <= num_layers <= total:
+        raise L3PruneError(f"num_layers must be an integer in 1..{total}, got {num_layers!r}")
+    return num_layers
+
+
+def layers_to_keep(
+    total: int,
+    *,
+    num_layers: int | None = None,
+    drop_fraction: float | None = None,
+    layers: Sequence[int] | None = None,
+) -> list[int]:
+    """Sorted original indices to keep: the first n layers, or an explicit set checked for range and repeats."""
+    if layers is not None:
+        if num_layers is not None or drop_fraction is not None:
+            raise L3PruneError("give either explicit layers or a size (num_layers / drop_fraction), not both")
+        keep = sorted(int(i) for i in layers)
+        if not keep:
+            raise L3PruneError("the set of layers to keep is empty")
+        if len(set(keep)) != len(keep):
+            raise L3PruneError(f"layer indices repeat in {list(layers)}")
+        if keep[0] < 0 or keep[-1] >= total:
+            raise L3PruneError(f"layer indices must be in 0..{total - 1}, got {list(layers)}")
+        return keep
+    return list(range(target_num_layers(total, num_layers=num_layers, drop_fraction=drop_fraction)))
+
+
+def keep_layers(base_model: nn.Module, keep: Sequence[int]) -> nn.Module:
+    """Remove every decoder layer not in ``keep`` (current indices), in place, and fix the config.
+
+    The config's ``num_hidden_layers`` and per-layer lists shrink with the layers, and each kept
+    block's ``layer_idx`` is renumbered so caches and per-layer attention types still line up.
+    """
+    config = base_model.config
+    spec = arch_spec(config.model_type)
+    layers = decoder_layers(base_model)
+    keep = layers_to_keep(len(layers), layers=keep)
+    setattr(base_model, spec.layers, nn.ModuleList(layers[i] for i in keep))
+    config.num_hidden_layers = len(keep)
+    for name in spec.per_layer_config:
+        values = getattr(config, name, None)
+        if isinstance(values, (list, tuple)):
+            setattr(config, name, [values[i] for i in keep])
+    for new_idx, block in enumerate(getattr(base_model, spec.layers)):
+        for module in block.modules():
+            if hasattr(module, "layer_idx"):
+                module.layer_idx = new_idx
+    return base_model
