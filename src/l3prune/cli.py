@@ -1,0 +1,178 @@
+"""The ``l3prune`` command: each subcommand maps its flags onto one library call.
+
+Bad input raises ``L3PruneError`` somewhere in the library; here it becomes one ``error:`` line and
+exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable
+
+import torch
+
+from l3prune.errors import L3PruneError
+
+logger = logging.getLogger("l3prune")
+
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def _fraction(value: str) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {value!r}") from None
+
+
+def _layer_list(value: str) -> list[int]:
+    try:
+        return [int(v) for v in value.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated layer indices like 0,1,2,5; got {value!r}") from None
+
+
+def add_model_args(parser: argparse.ArgumentParser, *, size: bool = True) -> None:
+    """MODEL plus the loading options every model-consuming command shares."""
+    parser.add_argument("model", help="alias (smollm2-135m, gemma3-270m), model folder, .gguf file or hub id")
+    if size:
+        group = parser.add_mutually_exclusive_group()
+        group.add_argument("--num-layers", type=int, help="keep the first N layers")
+        group.add_argument("--drop-fraction", type=_fraction, help="drop this fraction of layers, in [0, 1)")
+    parser.add_argument("--pooling", choices=["mean", "weighted_mean", "last_token", "eos", "bos"],
+                        help="override the pooling (default: the model's saved setting, else weighted_mean)")
+    parser.add_argument("--max-length", type=int, help="maximum tokens per text (longer texts are truncated)")
+    parser.add_argument("--dtype", choices=sorted(DTYPES), help="default: fp32 on CPU, bf16 on GPU")
+    parser.add_argument("--device", help="e.g. cpu, cuda, cuda:1 (default: cuda if available)")
+
+
+def load_encoder(args: argparse.Namespace, **overrides):
+    from l3prune.encoder import LLMEncoder
+
+    kwargs = dict(
+        num_layers=getattr(args, "num_layers", None),
+        drop_fraction=getattr(args, "drop_fraction", None),
+        pooling=args.pooling,
+        max_length=args.max_length,
+        dtype=DTYPES[args.dtype] if args.dtype else None,
+        device=args.device,
+    )
+    kwargs.update(overrides)
+    return LLMEncoder.from_pretrained(args.model, **kwargs)
+
+
+# --------------------------------------------------------------------------- commands
+def cmd_info(args: argparse.Namespace) -> None:
+    info = load_encoder(args).info()
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return
+    for key, value in info.items():
+        if key == "parameters":
+            value = f"{value:,}"
+        print(f"{key:>16}: {value}")
+
+
+def cmd_encode(args: argparse.Namespace) -> None:
+    from l3prune.encode_file import encode_file
+
+    encoder = load_encoder(args)
+    path = encode_file(encoder, args.input, args.output, instruction=args.instruction, batch_size=args.batch_size,
+                       normalize=args.normalize, overwrite=args.overwrite)
+    print(f"wrote {path}")
+
+
+def cmd_prune(args: argparse.Namespace) -> None:
+    from l3prune.pruning.commands import prune_to_folder
+
+    if args.num_layers is None and args.drop_fraction is None and args.layers is None and args.config is None:
+        raise L3PruneError("say how much to keep: --num-layers N, --drop-fraction P, --layers I,J,.. or --config small|large")
+    path = prune_to_folder(
+        args.model, args.out, criterion=args.criterion, num_layers=args.num_layers,
+        drop_fraction=args.drop_fraction, layers=args.layers, config=args.config, data=args.data,
+        overwrite=args.overwrite, pooling=args.pooling, max_length=args.max_length,
+        dtype=DTYPES[args.dtype] if args.dtype else None, device=args.device,
+    )
+    print(f"wrote {path}")
+
+
+def _build_info(sub) -> None:
+    p = sub.add_parser("info", help="layers, parameters, hidden size and pooling of a model",
+                       description="Print the layers, parameters, hidden size and pooling of a model.")
+    add_model_args(p)
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=cmd_info)
+
+
+def _build_encode(sub) -> None:
+    p = sub.add_parser("encode", help="embed a text file into a .npy matrix",
+                       description="Embed every line of a .txt file (or the 'text' field of a .jsonl file) into a "
+                                   ".npy matrix, streaming in chunks.")
+    add_model_args(p)
+    p.add_argument("--input", required=True, help=".txt (one text per line) or .jsonl with 'text' and optional 'instruction'")
+    p.add_argument("--output", required=True, help="output .npy file")
+    p.add_argument("--instruction", help="instruction for every text (attended to, not pooled)")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--normalize", action="store_true", help="L2-normalise the embeddings")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    p.set_defaults(func=cmd_encode)
+
+
+def _build_prune(sub) -> None:
+    p = sub.add_parser("prune", help="keep some layers and save a smaller encoder",
+                       description="Keep a subset of layers, chosen by a criterion, and save the smaller encoder. "
+                                   "The output folder loads back with the same CLI and library.")
+    add_model_args(p, size=False)
+    size = p.add_mutually_exclusive_group()
+    size.add_argument("--num-layers", type=int, help="keep N layers")
+    size.add_argument("--drop-fraction", type=_fraction, help="drop this fraction of layers, in [0, 1): n = int(L * (1 - P))")
+    size.add_argument("--layers", type=_layer_list, help="keep exactly these original layer indices, e.g. 0,1,2,7")
+    size.add_argument("--config", choices=["small", "large"], help="L3Prune's configuration from a scan (criterion l3prune)")
+    p.add_argument("--criterion", default="last", help="how to choose the layers (default: last = keep the first n)")
+    p.add_argument("--data", nargs="*", help="calibration/scan triplets for data-driven criteria (default: shipped data)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    p.set_defaults(func=cmd_prune)
+
+
+BUILDERS: list[Callable] = [_build_info, _build_encode, _build_prune]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="l3prune",
+        description="Turn a decoder LLM into a small, fast text encoder: scan -> prune -> train -> evaluate -> export.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for build in BUILDERS:
+        build(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if not args.verbose:
+        import transformers
+
+        transformers.utils.logging.set_verbosity_error()
+        transformers.utils.logging.disable_progress_bar()
+        for noisy in ("sentence_transformers", "httpx", "urllib3", "mteb"):
+            logging.getLogger(noisy).setLevel(logging.ERROR)
+    try:
+        args.func(args)
+    except L3PruneError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
