@@ -43,3 +43,26 @@ class TableEncoder:
 @pytest.fixture
 def hash_encoder() -> HashEncoder:
     return HashEncoder()
+
+
+@pytest.fixture
+def table_encoder() -> type[TableEncoder]:
+    """The class, so a test can build one from its own vectors."""
+    return TableEncoder
+
+
+def write_jsonl(path, rows) -> None:
+    import json
+
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+
+
+@pytest.fixture
+def jsonl():
+    """Helper: write rows to a .jsonl file and return its path."""
+
+    def _write(path, rows):
+        write_jsonl(path, rows)
+        return path
+
+    return _write

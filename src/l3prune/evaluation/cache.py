@@ -66,7 +66,8 @@ class CachedEncoder:
             self.encode_seconds += time.perf_counter() - start
             if new.ndim != 2 or new.shape[0] != len(missing):
                 raise L3PruneError(
-                    f"wrapped encoder returned shape {new.shape} for {len(missing)} texts; it must return (len(texts), dim)"
+                    f"wrapped encoder returned shape {new.shape} for {len(missing)} texts; "
+                    "it must return (len(texts), dim)"
                 )
             self.encoded += len(missing)
             for key, row in zip(missing, new):

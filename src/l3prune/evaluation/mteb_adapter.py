@@ -85,7 +85,9 @@ class MTEBEncoder:
     ) -> np.ndarray:
         texts = [str(t) for batch in inputs for t in batch["text"]]
         instruction = self.instruction(task_metadata, prompt_type)
-        logger.debug("%s/%s %s: %d texts, instruction %r", task_metadata.name, hf_split, prompt_type, len(texts), instruction)
+        logger.debug(
+            "%s/%s %s: %d texts, instruction %r", task_metadata.name, hf_split, prompt_type, len(texts), instruction
+        )
         return encode_texts(
             self.encoder,
             texts,

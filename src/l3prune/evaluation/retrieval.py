@@ -61,7 +61,7 @@ def read_qrels(path: str | Path) -> dict[str, dict[str, int]]:
                     f"{p}:{lineno}: expected 3 tab-separated fields (query-id, corpus-id, score) "
                     f"or 4 (TREC), got {len(fields)}"
                 )
-            qid, did, grade = (fields[0], fields[1], fields[2]) if len(fields) == 3 else (fields[0], fields[2], fields[3])
+            qid, did, grade = fields[0], fields[-2], fields[-1]  # BEIR: q d s; TREC: q iter d s
             try:
                 value = int(float(grade))
             except ValueError:
@@ -135,7 +135,10 @@ class RetrievalTask(Task):
             raise L3PruneError(f"{root}: no qrels line names a known query and a known document; check the ids")
         unjudged = len(query_text) - len(qrels)
         if unjudged:
-            logger.info("%s: %d of %d queries have no judgements and are not scored (as in MTEB)", self.name, unjudged, len(query_text))
+            logger.info(
+                "%s: %d of %d queries have no judgements and are not scored (as in MTEB)",
+                self.name, unjudged, len(query_text),
+            )
         query_ids = [q for q in query_text if q in qrels]
         self._data = RetrievalData(
             doc_ids=list(docs),

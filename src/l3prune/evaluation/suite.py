@@ -13,7 +13,7 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -84,10 +84,12 @@ GROUPS: dict[str, list[str]] = {
     "reranking": ["WikiQA"],
     "dev": ["STSBenchmark-dev"],
 }
-GROUPS["all"] = [name for group in ("sts", "retrieval", "classification", "clustering", "pair_classification", "reranking") for name in GROUPS[group]]
+_REPORTED_GROUPS = ("sts", "retrieval", "classification", "clustering", "pair_classification", "reranking")
+GROUPS["all"] = [name for group in _REPORTED_GROUPS for name in GROUPS[group]]
 
 NOTES = {
-    "SICK-R": "SICK was built from Flickr8k/MSRvid captions; the shipped Flickr8k training triplets overlap it slightly.",
+    "SICK-R": "SICK was built from Flickr8k/MSRvid captions; "
+    "the shipped Flickr8k training triplets overlap it slightly.",
     "STSBenchmark-dev": "dev split: for tuning decisions, not for reporting.",
 }
 
@@ -217,8 +219,13 @@ def run_suite(
     model_id: str,
     batch_size: int = 32,
     progress: bool | None = None,
+    info: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Run ``tasks`` on ``encoder`` through one shared embedding cache; return plain, JSON-ready results."""
+    """Run ``tasks`` on ``encoder`` through one shared embedding cache; return plain, JSON-ready results.
+
+    ``info`` (e.g. kept layers, training steps and batch size) is stored as is, so every score
+    file says what produced it.
+    """
     if not tasks:
         raise L3PruneError(f"no tasks to run; choose from {valid_task_names()}")
     if batch_size < 1:
@@ -228,14 +235,15 @@ def run_suite(
         "model_id": model_id,
         "batch_size": batch_size,
         "started_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "info": dict(info or {}),
         "tasks": {},
     }
     start_all = time.perf_counter()
     for task in tqdm(tasks, desc="tasks", unit="task", disable=None if progress is None else not progress):
         start = time.perf_counter()
+        before = (cached.encoded, cached.hits, cached.encode_seconds)
         n_texts = task.num_texts()
         _log_estimate(cached, task, n_texts, batch_size)
-        before = (cached.encoded, cached.hits, cached.encode_seconds)
         metrics = task.evaluate(cached, batch_size=batch_size, progress=progress)
         seconds = time.perf_counter() - start
         entry = {
@@ -258,10 +266,16 @@ def run_suite(
 
 
 def _log_estimate(cached: CachedEncoder, task: Task, n_texts: int, batch_size: int) -> None:
-    """Time one batch of the task's own texts (kept in the cache, so not wasted) and log the expected cost."""
-    sample = task.sample_texts(batch_size)
+    """Time a batch of the task's own texts (kept in the cache, so not wasted) and log the expected cost.
+
+    Two batches are encoded and only the second is timed, so one-off warm-up (first call, lazy
+    kernels) does not inflate the estimate.
+    """
+    sample = task.sample_texts(2 * batch_size)
+    warmup, timed = sample[:batch_size], sample[batch_size:]
+    cached.encode(warmup, instruction=task.instruction, batch_size=batch_size)
     encoded, seconds = cached.encoded, cached.encode_seconds
-    cached.encode(sample, instruction=task.instruction, batch_size=batch_size)
+    cached.encode(timed, instruction=task.instruction, batch_size=batch_size)
     new = cached.encoded - encoded
     if new:
         rate = new / max(cached.encode_seconds - seconds, 1e-9)
@@ -288,7 +302,8 @@ def format_table(results: dict[str, Any]) -> str:
             notes.append(f"{len(notes) + 1}. {name}: {t['note']}")
             mark = f" [{len(notes)}]"
         lines.append(
-            f"| {name}{mark} | {t['type']} | {t['main_metric']} | {t['main_score']:.2f} | {t['num_texts']} | {t['seconds']:.1f} |"
+            f"| {name}{mark} | {t['type']} | {t['main_metric']} | {t['main_score']:.2f} "
+            f"| {t['num_texts']} | {t['seconds']:.1f} |"
         )
     lines.append(f"| **Average** | | | **{results['average_main_score']:.2f}** | | {results['total_seconds']:.1f} |")
     if notes:

@@ -1,0 +1,92 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from l3prune.errors import L3PruneError
+from l3prune.evaluation import (
+    ClusteringTask,
+    PairClassificationTask,
+    RerankingTask,
+    STSTask,
+    default_suite,
+    format_table,
+    run_suite,
+    select_tasks,
+    write_results,
+)
+
+REPORTED = ["STSBenchmark", "SICK-R", "STS13", "STS15", "STS16", "msmarco_5k", "Banking77Classification",
+            "Banking77Clustering", "MRPC", "WikiQA"]
+
+
+def test_default_suite_is_the_reported_ten_and_leaves_out_contaminated_data():
+    tasks = default_suite()
+    assert [t.name for t in tasks] == REPORTED
+    paths = " ".join(str(t.describe()["path"]) for t in tasks)
+    assert "dev" not in paths and "snli" not in paths.lower() and "mrpc_train" not in paths
+    assert all(t.instruction for t in tasks)
+    assert all(t.describe()["path"] and __import__("pathlib").Path(t.describe()["path"]).exists() for t in tasks)
+
+
+def test_select_by_group_name_case_and_dedup():
+    assert [t.name for t in select_tasks("sts")] == REPORTED[:5]
+    assert [t.name for t in select_tasks("all")] == REPORTED
+    assert [t.name for t in select_tasks(["sts13", "STS13", "retrieval"])] == ["STS13", "msmarco_5k"]
+    assert [t.name for t in select_tasks("dev")] == ["STSBenchmark-dev"]
+    assert [t.name for t in select_tasks("STS16, wikiqa")] == ["STS16", "WikiQA"]
+
+
+@pytest.mark.parametrize("spec", ["", [], " , "])
+def test_empty_selection_is_an_error_listing_names(spec):
+    with pytest.raises(L3PruneError, match="STSBenchmark"):
+        select_tasks(spec)
+
+
+def test_unknown_name_is_an_error_listing_names():
+    with pytest.raises(L3PruneError, match=r"unknown task 'STS99'.*msmarco_5k"):
+        select_tasks("STS99")
+
+
+def test_paths_are_recognised_by_their_columns(tmp_path, jsonl):
+    sts = jsonl(tmp_path / "mine.jsonl", [{"sentence1": "a", "sentence2": "b", "score": 1}])
+    pairs = jsonl(tmp_path / "pairs.jsonl", [{"sentence1": "a", "sentence2": "b", "label": 1}])
+    rerank = jsonl(tmp_path / "rr.jsonl", [{"query": "a", "positive": ["b"], "negative": ["c"]}])
+    clusters = tmp_path / "cl.csv"
+    clusters.write_text("text,category\na,x\n")
+    tasks = select_tasks([str(sts), str(pairs), str(rerank), str(clusters)])
+    assert [type(t) for t in tasks] == [STSTask, PairClassificationTask, RerankingTask, ClusteringTask]
+    forced = select_tasks(f"clustering:{pairs}")  # kind:path overrides the guess
+    assert isinstance(forced[0], ClusteringTask)
+
+
+def test_run_suite_reports_scores_timings_and_sizes(tmp_path, jsonl, hash_encoder):
+    rows = [{"sentence1": f"w{i} w{i + 1} common", "sentence2": f"w{i} w{2 * i} other", "score": i % 5} for i in range(20)]
+    a = STSTask(jsonl(tmp_path / "a.jsonl", rows), name="A")
+    b = STSTask(tmp_path / "a.jsonl", name="B")  # same texts: served from the cache
+    results = run_suite(hash_encoder, [a, b], model_id="hash", batch_size=8, progress=False)
+    ta, tb = results["tasks"]["A"], results["tasks"]["B"]
+    assert ta["main_score"] == ta["metrics"]["cosine_spearman"] == tb["main_score"]
+    assert ta["num_texts"] == 40 and ta["encoded_texts"] == 40 and tb["encoded_texts"] == 0
+    assert tb["cache_hits"] >= 40 and ta["seconds"] >= 0
+    assert results["average_main_score"] == pytest.approx(ta["main_score"])
+    json.dumps(results)  # plain data only
+    table = format_table(results)
+    assert "| A | sts | cosine_spearman |" in table and "**Average**" in table
+
+
+def test_run_suite_rejects_an_empty_task_list(hash_encoder):
+    with pytest.raises(L3PruneError, match="no tasks"):
+        run_suite(hash_encoder, [], model_id="x")
+
+
+def test_write_results_is_atomic_and_refuses_to_overwrite(tmp_path):
+    out = tmp_path / "sub" / "r.json"
+    write_results({"x": 1}, out)
+    assert json.loads(out.read_text()) == {"x": 1}
+    with pytest.raises(L3PruneError, match="already exists"):
+        write_results({"x": 2}, out)
+    write_results({"x": 2}, out, overwrite=True)
+    assert json.loads(out.read_text()) == {"x": 2}
+    assert [p.name for p in out.parent.iterdir()] == ["r.json"]  # no temp file left behind
