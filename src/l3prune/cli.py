@@ -99,6 +99,20 @@ def cmd_prune(args: argparse.Namespace) -> None:
     print(f"wrote {path}")
 
 
+def cmd_train(args: argparse.Namespace) -> None:
+    from dataclasses import fields
+
+    from l3prune.training import PruneSpec, TrainConfig, build_config, train_to_folder
+
+    overrides = {f.name: getattr(args, f.name, None) for f in fields(TrainConfig)}
+    config = build_config(args.recipe, **overrides)
+    prune = PruneSpec(criterion=args.criterion, num_layers=args.num_layers, drop_fraction=args.drop_fraction,
+                      layers=args.layers, config=args.config)
+    path = train_to_folder(args.model, args.out, config, prune=prune, run_dir=args.run_dir, resume=args.resume,
+                           overwrite=args.overwrite)
+    print(f"wrote {path}")
+
+
 def _build_info(sub) -> None:
     p = sub.add_parser("info", help="layers, parameters, hidden size and pooling of a model",
                        description="Print the layers, parameters, hidden size and pooling of a model.")
@@ -138,7 +152,147 @@ def _build_prune(sub) -> None:
     p.set_defaults(func=cmd_prune)
 
 
-BUILDERS: list[Callable] = [_build_info, _build_encode, _build_prune]
+def _build_train(sub) -> None:
+    from dataclasses import MISSING, fields
+
+    from l3prune.training import TrainConfig
+
+    p = sub.add_parser("train", help="prune, train with the contrastive recipe, merge LoRA and save an encoder",
+                       description="Prune a model, train it on (query, positive, negative) triplets with the paper's "
+                                   "contrastive recipe (LoRA r16, lr 2e-4, 1000 steps, batch 64), merge the adapters "
+                                   "and save a ready encoder. Settings come from the defaults, then --recipe, then "
+                                   "flags. Multi-GPU: torchrun --nproc_per_node=K -m l3prune.cli train ...")
+    add_model_args(p, size=False)  # MODEL, --pooling, --max-length, --dtype, --device
+    size = p.add_mutually_exclusive_group()
+    size.add_argument("--num-layers", type=int, help="keep N layers")
+    size.add_argument("--drop-fraction", type=_fraction, help="drop this fraction of layers, in [0, 1): n = int(L * (1 - P))")
+    size.add_argument("--layers", type=_layer_list, help="keep exactly these original layer indices, e.g. 0,1,2,7")
+    size.add_argument("--config", choices=["small", "large"], help="L3Prune's configuration from a scan (criterion l3prune)")
+    p.add_argument("--criterion", help="how to choose the layers (default: l3prune with --config, else last = "
+                                        "keep the first n)")
+    p.add_argument("--recipe", help="YAML or JSON file of training settings (keys as below, with underscores)")
+    shared = {"pooling", "max_length", "dtype", "device"}
+    for f in fields(TrainConfig):
+        if f.name in shared:
+            continue
+        default = f.default if f.default is not MISSING else None
+        text = f.metadata["help"]
+        kwargs: dict = {"default": None, "help": text if "default" in text else f"{text} (default: {default})"}
+        if f.type == "bool":
+            kwargs["action"] = argparse.BooleanOptionalAction
+        elif f.type.startswith("list"):
+            kwargs.update(nargs="+", metavar=f.name.upper().removesuffix("S"))
+        else:
+            kwargs["type"] = {"int": int, "float": float}.get(f.type.split(" |")[0], str)
+        if f.metadata.get("choices"):
+            kwargs["choices"] = f.metadata["choices"]
+        names = [f"--{f.name.replace('_', '-')}"] + (["--lr"] if f.name == "learning_rate" else [])
+        p.add_argument(*names, dest=f.name, **kwargs)
+    p.add_argument("--out", required=True, help="output folder for the trained encoder")
+    p.add_argument("--run-dir", help="checkpoints, loss log and curve (default: OUT.run)")
+    p.add_argument("--resume", action="store_true", help="continue from the run folder's latest checkpoint")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output folder and run folder")
+    p.set_defaults(func=cmd_train)
+
+
+def cmd_scan(args: argparse.Namespace) -> None:
+    from l3prune.pruning.scan import scan_model
+
+    profile, paths = scan_model(
+        args.model, args.out or f"scan_{_stem(args.model)}", data=args.data, num_batches=args.num_batches,
+        batch_size=args.batch_size, seed=args.seed, pooling=args.pooling, max_length=args.max_length,
+        dtype=DTYPES[args.dtype] if args.dtype else None, device=args.device,
+    )
+    print(f"small = {profile.small} layers (loss {profile.loss_mean[profile.small - 1]:.4f}), "
+          f"large = {profile.large} layers (loss {profile.loss_mean[profile.large - 1]:.4f}) of {profile.num_layers}")
+    print("wrote " + ", ".join(str(p) for p in paths.values()))
+
+
+def _stem(model: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in str(model).rstrip("/").split("/")[-1]) or "model"
+
+
+def _build_scan(sub) -> None:
+    p = sub.add_parser("scan", help="L3Prune's per-layer loss profile: pick the small and large depths",
+                       description="One forward pass per batch of (query, positive, negative) triplets gives the "
+                                   "contrastive loss of every depth k (keep the first k layers). Writes the profile "
+                                   "as JSON, CSV and a PNG plot; small = best depth in 1..L//2, large = best in "
+                                   "L//2+1..L.")
+    add_model_args(p, size=False)
+    p.add_argument("--data", nargs="*", help="triplet .jsonl/.json files or folders (default: the shipped triplets)")
+    p.add_argument("--num-batches", type=int, default=100, help="batches to scan (default: 100, as in the paper)")
+    p.add_argument("--batch-size", type=int, default=64, help="triplets per batch, all from one source (default: 64)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the batch order")
+    p.add_argument("--out", help="output prefix (writes OUT.json/.csv/.png) or existing folder "
+                                 "(default: ./scan_<model name>)")
+    p.set_defaults(func=cmd_scan)
+
+
+def _prompt(value: str) -> tuple[str, str]:
+    name, sep, instruction = value.partition("=")
+    if not sep or not name.strip() or not instruction.strip():
+        raise argparse.ArgumentTypeError(f"expected NAME=INSTRUCTION, e.g. query='Given a question, retrieve passages'; got {value!r}")
+    return name.strip(), instruction
+
+
+def cmd_export(args: argparse.Namespace) -> None:
+    from l3prune.export import export_sentence_transformers
+
+    path = export_sentence_transformers(load_encoder(args), args.out, prompts=dict(args.prompt or []),
+                                        normalize=args.normalize, overwrite=args.overwrite)
+    print(f"wrote {path}")
+
+
+def _build_export(sub) -> None:
+    p = sub.add_parser("export", help="write a sentence-transformers folder",
+                       description="Write a folder that loads with sentence_transformers.SentenceTransformer(path) "
+                                   "and with l3prune, giving the same embeddings. Instructions become named prompts.")
+    add_model_args(p)
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--prompt", type=_prompt, action="append", metavar="NAME=INSTRUCTION",
+                   help="store an instruction as the named prompt (repeatable), e.g. query='Given a question, ...'")
+    p.add_argument("--normalize", action="store_true", help="add a Normalize module (unit-length embeddings)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    p.set_defaults(func=cmd_export)
+
+
+def cmd_eval(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from l3prune.evaluation import BASELINES, SentenceTransformerEncoder, format_table, run_suite, select_tasks
+    from l3prune.evaluation.suite import write_results
+
+    if args.out and Path(args.out).exists() and not args.overwrite:
+        raise L3PruneError(f"{args.out} already exists; choose another --out or pass --overwrite")
+    tasks = select_tasks(args.tasks)
+    is_st_folder = (Path(args.model) / "modules.json").is_file() and not (Path(args.model) / "l3prune.json").is_file()
+    if args.model in BASELINES or is_st_folder:
+        encoder, info = SentenceTransformerEncoder(args.model, device=args.device), {"kind": "sentence-transformers"}
+    else:
+        llm = load_encoder(args)
+        encoder, info = llm, llm.info()
+    results = run_suite(encoder, tasks, model_id=str(args.model), batch_size=args.batch_size, info=info)
+    print(format_table(results))
+    if args.out:
+        print(f"wrote {write_results(results, args.out, overwrite=args.overwrite)}")
+
+
+def _build_eval(sub) -> None:
+    p = sub.add_parser("eval", help="score a model on the offline evaluation suite (MTEB protocols)",
+                       description="Evaluate an l3prune encoder, an alias, a sentence-transformers folder or the "
+                                   "'minilm' baseline on local data, following MTEB's protocols. Prints a table "
+                                   "and optionally writes JSON.")
+    add_model_args(p)
+    p.add_argument("--tasks", nargs="+", default=["all"],
+                   help="groups (all, sts, retrieval, classification, clustering, pair_classification, reranking, "
+                        "dev), task names (STS13, msmarco_5k, ...), dataset paths or kind:path (default: all)")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--out", help="write the results as JSON here")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    p.set_defaults(func=cmd_eval)
+
+
+BUILDERS: list[Callable] = [_build_info, _build_encode, _build_prune, _build_train, _build_scan, _build_export, _build_eval]
 
 
 def build_parser() -> argparse.ArgumentParser:
