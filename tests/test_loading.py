@@ -6,7 +6,7 @@ from transformers import GPT2Config
 from l3prune.encoder import LLMEncoder
 from l3prune.errors import L3PruneError
 from l3prune.loading import resolve, truncate_config
-from conftest import tiny_config
+from tiny_models import tiny_config
 
 
 def test_unknown_alias_names_the_valid_ones():

@@ -63,4 +63,4 @@ def get_criterion(name: str) -> Criterion:
 
 def _load_builtin() -> None:
     # Imported lazily so each criterion module registers itself without import cycles.
-    from l3prune.pruning.criteria import last  # noqa: F401
+    from l3prune.pruning.criteria import angular, block_influence, l3prune, last, perplexity, taylor  # noqa: F401

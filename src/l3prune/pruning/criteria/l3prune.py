@@ -1,0 +1,48 @@
+"""L3Prune: keep the first k layers, with k read off the scan's loss profile ("small" or "large").
+
+With a configuration the scan runs on training triplets and the argmin depth of the chosen half is
+kept. With a numeric size there is nothing to choose: L3Prune always keeps a prefix, so it keeps the
+first n layers (the paper's layer-dropping) and runs no scan.
+"""
+
+from __future__ import annotations
+
+from l3prune.errors import L3PruneError
+from l3prune.pruning.criteria import Selection, register
+from l3prune.pruning.scan import DEFAULT_BATCH_SIZE, DEFAULT_NUM_BATCHES, LayerProfile, scan_layers
+
+
+@register("l3prune")
+class L3Prune:
+    configs: tuple[str, ...] = ("small", "large")
+    needs_data = True
+
+    def __init__(self, *, num_batches: int = DEFAULT_NUM_BATCHES, batch_size: int = DEFAULT_BATCH_SIZE,
+                 seed: int = 0, profile: LayerProfile | None = None):
+        self.num_batches, self.batch_size, self.seed = num_batches, batch_size, seed
+        self.profile = profile  # a finished scan of this very model, to skip rescanning
+
+    def select(self, encoder, num_layers, *, config=None, data=None) -> Selection:
+        if config is None:
+            if num_layers is None:
+                raise L3PruneError("criterion 'l3prune' needs --config small|large, --num-layers or --drop-fraction")
+            return Selection(list(range(num_layers)), f"first {num_layers} of {encoder.num_layers} layers "
+                             "(a size was given, so L3Prune has no depth to choose; no scan)")
+        if config not in self.configs:
+            raise L3PruneError(f"criterion 'l3prune' has no configuration {config!r}; choose from {list(self.configs)}")
+        profile = self.profile
+        if profile is None or profile.num_layers != encoder.num_layers:
+            if data is None:
+                from l3prune.data import load_triplets
+
+                data = load_triplets(None)
+            profile = self.profile = scan_layers(encoder, data, num_batches=self.num_batches,
+                                                 batch_size=self.batch_size, seed=self.seed)
+        k = getattr(profile, config)
+        half = profile.num_layers // 2
+        span = f"1..{half}" if config == "small" else f"{half + 1}..{profile.num_layers}"
+        s = profile.settings
+        reason = (f"L3Prune {config!r}: first {k} of {profile.num_layers} layers, the lowest scan loss "
+                  f"({profile.loss_mean[k - 1]:.4f}) over depths {span}; scan of {s.get('num_batches')} batches "
+                  f"of {s.get('batch_size')} triplets")
+        return Selection(list(range(k)), reason, {"scan_loss": profile.loss_mean, "scan_loss_std": profile.loss_std})
