@@ -100,6 +100,7 @@ def cmd_prune(args: argparse.Namespace) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> None:
+    import os
     from dataclasses import fields
 
     from l3prune.training import PruneSpec, TrainConfig, build_config, train_to_folder
@@ -110,7 +111,8 @@ def cmd_train(args: argparse.Namespace) -> None:
                       layers=args.layers, config=args.config)
     path = train_to_folder(args.model, args.out, config, prune=prune, run_dir=args.run_dir, resume=args.resume,
                            overwrite=args.overwrite)
-    print(f"wrote {path}")
+    if os.environ.get("RANK", "0") == "0":  # under torchrun/accelerate only rank 0 reports
+        print(f"wrote {path}")
 
 
 def _build_info(sub) -> None:

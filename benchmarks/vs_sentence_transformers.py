@@ -1,0 +1,107 @@
+"""Is the exported folder as fast under stock sentence-transformers as the native encoder?
+
+Run:  .venv/bin/python benchmarks/vs_sentence_transformers.py [--model smollm2-135m] [--texts 500] [--repeats 3] [--threads N]
+Writes benchmarks/results/vs_sentence_transformers.{json,md}.
+
+Both encoders live in one process and share the weights' folder: the native ``LLMEncoder`` and
+``SentenceTransformer`` on its ``l3prune export``. They embed the same mixed short/long texts at the
+same batch size, alternating which goes first in each repeat; the figure is the median of repeats.
+The run also reports the worst cosine between the two embeddings of a text (parity at full depth).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _texts import mixed_texts  # noqa: E402
+
+from l3prune.encoder import LLMEncoder  # noqa: E402
+from l3prune.export import export_sentence_transformers  # noqa: E402
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="smollm2-135m")
+    parser.add_argument("--texts", type=int, default=500)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, help="torch threads (default: torch's); 1 is steadier on a shared CPU")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    for noisy in ("transformers", "sentence_transformers", "httpx", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from sentence_transformers import SentenceTransformer
+
+    texts = mixed_texts(args.texts)
+    native = LLMEncoder.from_pretrained(args.model, device="cpu")
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = export_sentence_transformers(native, Path(tmp) / "st")
+        pooling_module = json.loads((folder / "modules.json").read_text())[1]["type"]
+        st = SentenceTransformer(str(folder), device="cpu", trust_remote_code=not pooling_module.startswith("sentence_"))
+    runners = {
+        "l3prune (native)": lambda: native.encode(texts, batch_size=args.batch_size),
+        "sentence-transformers (export)": lambda: st.encode(texts, batch_size=args.batch_size),
+    }
+    for encode in (native.encode, st.encode):  # warm-up: allocator and kernels
+        encode(texts[:64], batch_size=args.batch_size)
+    load_before = os.getloadavg()[0]
+    seconds: dict[str, list[float]] = {name: [] for name in runners}
+    outputs: dict[str, np.ndarray] = {}
+    names = list(runners)
+    for rep in range(args.repeats):
+        for name in names if rep % 2 == 0 else names[::-1]:
+            start = time.perf_counter()
+            outputs[name] = runners[name]()
+            seconds[name].append(time.perf_counter() - start)
+            logging.info("repeat %d %s: %.1f s", rep, name, seconds[name][-1])
+    a, b = (outputs[n] for n in names)
+    cosine = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+    result = {
+        "model": args.model, "layers": native.num_layers, "pooling": native.settings.pooling,
+        "st_pooling_module": pooling_module, "texts": len(texts), "batch_size": args.batch_size,
+        "repeats": args.repeats, "torch_threads": torch.get_num_threads(),
+        "load_average": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+        "min_cosine_native_vs_st": float(cosine.min()),
+        "encoders": {name: {"seconds": [round(s, 2) for s in times],
+                            "sentences_per_s": round(len(texts) / statistics.median(times), 1)}
+                     for name, times in seconds.items()},
+    }
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "vs_sentence_transformers.json").write_text(json.dumps(result, indent=2) + "\n")
+    rows = [f"| {name} | {r['sentences_per_s']} | {', '.join(map(str, r['seconds']))} |"
+            for name, r in result["encoders"].items()]
+    (RESULTS / "vs_sentence_transformers.md").write_text("\n".join([
+        f"# Native encoder vs stock sentence-transformers ({args.model}, {native.num_layers} layers, CPU)",
+        "",
+        f"{len(texts)} mixed short/long texts, batch {args.batch_size}, {torch.get_num_threads()} torch threads, "
+        f"same process, order alternating over {args.repeats} repeats; median. Load average "
+        f"{result['load_average'][0]} -> {result['load_average'][1]} (other jobs share the CPU).",
+        "",
+        "| Encoder | Sentences/s | Seconds per repeat |",
+        "|---|---|---|",
+        *rows,
+        "",
+        f"ST pooling module: `{pooling_module}`. Worst cosine(native, ST) over the texts: {cosine.min():.6f}.",
+    ]) + "\n")
+    logging.info("wrote %s", RESULTS / "vs_sentence_transformers.md")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,146 @@
+"""One training step of the paper's recipe, and the state a checkpoint must hold to repeat the next one.
+
+A step embeds this rank's queries, positives and hard negatives (three forwards, each text with its
+own instruction, which is attended to but not pooled), scores them with the InfoNCE loss against the
+candidates gathered from all ranks, and takes one AdamW step. Under DDP, the averaged gradients are
+those of the single-process loss over the global batch (see ``l3prune.losses``).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch.nn.parallel import DistributedDataParallel
+
+from l3prune.data import SourceBatchSampler, Triplet
+from l3prune.encoder import LLMEncoder
+from l3prune.errors import L3PruneError
+from l3prune.losses import ContrastiveLoss
+from l3prune.training import distributed
+from l3prune.training.adapters import load_trainable_state, prepare_trainable, trainable_state
+from l3prune.training.checkpoint import rng_state, set_rng_state
+from l3prune.training.config import TrainConfig
+from l3prune.training.distributed import DistEnv
+
+logger = logging.getLogger(__name__)
+
+
+class NonFiniteLossError(L3PruneError):
+    """The loss or the gradient norm became NaN or infinite; training stops before anything is saved."""
+
+
+@dataclass
+class WarmupSchedule:
+    """Learning-rate factor at step s: linear warm-up to 1, then linear decay toward 0 (or constant).
+
+    Like the Hugging Face Trainer's "linear" schedule that the paper's recipe uses, except that step 0
+    already gets 1/warmup of the peak instead of a learning rate of 0. A plain object rather than a lambda, so ``LambdaLR.state_dict`` records its settings.
+    """
+
+    warmup: int
+    steps: int
+    kind: str = "linear"
+
+    def __call__(self, step: int) -> float:
+        if step < self.warmup:
+            return (step + 1) / self.warmup  # the first step already learns (1 / warmup of the peak)
+        if self.kind == "constant" or self.steps <= self.warmup:
+            return 1.0
+        return max(0.0, (self.steps - step) / (self.steps - self.warmup))
+
+
+def triplet_texts(triplets: list[Triplet]) -> tuple[list[tuple[str | None, str]], ...]:
+    """(instruction, text) pairs for the queries, positives and negatives of a batch."""
+    queries = [(t.query_instruction, t.query) for t in triplets]
+    positives = [(t.doc_instruction, t.positive) for t in triplets]
+    negatives = [(t.doc_instruction, t.negative) for t in triplets]
+    return queries, positives, negatives
+
+
+class Trainer:
+    """Holds the trainable encoder, optimizer, scheduler and loss of one run; ``step()`` does one update."""
+
+    def __init__(self, encoder: LLMEncoder, triplets: list[Triplet], config: TrainConfig,
+                 env: DistEnv | None = None) -> None:
+        self.encoder, self.triplets, self.config = encoder, triplets, config
+        self.env = env or DistEnv(device=str(encoder.device))
+        self.sampler = SourceBatchSampler(triplets, config.batch_size, seed=config.seed,
+                                          world_size=self.env.world_size, rank=self.env.rank)
+        torch.manual_seed(config.seed)  # the same LoRA initialisation on every rank
+        self.params = prepare_trainable(encoder, config)
+        self.optimizer = torch.optim.AdamW(self.params, lr=config.learning_rate, weight_decay=config.weight_decay)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, WarmupSchedule(config.effective_warmup, config.steps, config.schedule))
+        self.loss_fn = ContrastiveLoss(scale=config.loss_scale)
+        encoder.train()
+        self.module: torch.nn.Module = encoder
+        if self.env.distributed:
+            device_ids = [self.env.local_rank] if self.env.device.startswith("cuda") else None
+            self.module = DistributedDataParallel(encoder, device_ids=device_ids)  # also syncs rank 0's weights
+        torch.manual_seed(config.seed + self.env.rank)  # each rank its own dropout stream
+        self.step = 0  # optimizer steps done
+
+    def embed(self, texts: list[tuple[str | None, str]]) -> torch.Tensor:
+        return self.module(self.encoder.tokenize(texts))  # (local batch, dim)
+
+    def train_step(self) -> dict[str, Any]:
+        """One optimizer step on the batch of ``self.step``; returns its log row."""
+        start = time.perf_counter()
+        batch = [self.triplets[i] for i in self.sampler.batch_at(self.step)]
+        queries, positives, negatives = triplet_texts(batch)
+        q, p, n = self.embed(queries), self.embed(positives), self.embed(negatives)  # (b, dim) each
+        loss = self.loss_fn(q, p, n)
+        self._stop_if_nonfinite(loss, "loss")
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        max_norm = self.config.max_grad_norm if self.config.max_grad_norm is not None else math.inf
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.params, max_norm)
+        self._stop_if_nonfinite(grad_norm, "gradient norm")
+        lr = self.scheduler.get_last_lr()[0]
+        self.optimizer.step()
+        self.scheduler.step()
+        self.step += 1
+        return {
+            "step": self.step,
+            "loss": float(distributed.mean(self.env, loss.detach().float())),  # the global-batch loss
+            "lr": lr,
+            "grad_norm": float(grad_norm),
+            "seconds": time.perf_counter() - start,
+        }
+
+    def _stop_if_nonfinite(self, value: torch.Tensor, what: str) -> None:
+        value = value.detach()
+        bad = not bool(torch.isfinite(value).all())
+        if distributed.any_rank(self.env, bad, value.device):
+            raise NonFiniteLossError(
+                f"the {what} became {float(value)} at step {self.step + 1} (not finite on at least one rank); "
+                "training stopped and no model was saved. Lower --lr, raise --warmup-steps, use fp32 "
+                "(--dtype fp32), or resume from an earlier checkpoint"
+            )
+
+    # ------------------------------------------------------------------ checkpoint state
+    def state(self) -> dict[str, Any]:
+        """Everything needed to continue as if never stopped; collective (every rank must call it)."""
+        return {
+            "trainable": trainable_state(self.encoder.model),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "rng": distributed.gather(self.env, rng_state()),  # one entry per rank
+            "world_size": self.env.world_size,
+            "config": self.config.to_dict(),
+        }
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        if state["world_size"] != self.env.world_size:
+            raise L3PruneError(f"the checkpoint was written by {state['world_size']} process(es) but this run has "
+                               f"{self.env.world_size}; resume with the same number of processes")
+        load_trainable_state(self.encoder.model, state["trainable"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        set_rng_state(state["rng"][self.env.rank])
+        self.step = int(state["step"])
