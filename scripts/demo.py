@@ -1,7 +1,8 @@
-"""The main job on the bundled default (SmolLM2-135M, shipped data), in minutes on 2 CPU cores.
+"""The main job, scan -> prune -> train -> evaluate -> export, on SmolLM2-135M and the shipped data.
 
 Run: make demo   (or: .venv/bin/python scripts/demo.py)
-Each step prints the CLI command that does the same thing.
+Budgets are cut so it ends in minutes on 2 CPU cores; each step prints the CLI command that does the
+same at full size. The numbers are a smoke test of the pipeline, not quality figures.
 """
 
 from __future__ import annotations
@@ -11,32 +12,33 @@ import shutil
 import time
 from pathlib import Path
 
+import numpy as np
 import transformers
 
+from l3prune.data import load_triplets
 from l3prune.encoder import LLMEncoder
-from l3prune.pruning.commands import prune_to_folder
+from l3prune.evaluation.sts import STSTask
+from l3prune.export import export_sentence_transformers
+from l3prune.pruning.scan import scan_layers
+from l3prune.resources import resource_path
+from l3prune.training import build_config, train_to_folder
 
 OUT = Path("demo_out")
 MODEL = "smollm2-135m"
+MAX_LENGTH = 64
 PAIRS = [
     ("A man is playing a guitar.", "Someone is playing an instrument."),
-    ("How do I reset my card PIN?", "I forgot the PIN of my bank card."),
     ("A man is playing a guitar.", "The central bank raised interest rates again."),
-    ("Two dogs run across a field.", "Stock prices fell sharply today."),
 ]
 
 
 def step(title: str, command: str) -> None:
-    print(f"\n== {title}\n   $ {command}")
+    print(f"\n== {title}\n   $ {command}", flush=True)
 
 
-def similarities(encoder: LLMEncoder) -> list[float]:
-    emb = encoder.encode([t for pair in PAIRS for t in pair], normalize=True)
-    return [float(emb[2 * i] @ emb[2 * i + 1]) for i in range(len(PAIRS))]
-
-
-def folder_mb(path: Path) -> float:
-    return sum(f.stat().st_size for f in path.glob("*.safetensors")) / 1e6
+def stsb(encoder) -> float:
+    task = STSTask(resource_path("eval", "sts", "STSBenchmark.test.jsonl"), name="STSBenchmark", limit=300)
+    return task.evaluate(encoder, batch_size=32, progress=False)[task.main_metric]
 
 
 def main() -> None:
@@ -45,36 +47,51 @@ def main() -> None:
     transformers.utils.logging.disable_progress_bar()
     shutil.rmtree(OUT, ignore_errors=True)
     OUT.mkdir()
-
-    step("info: the full model (the GGUF is converted once, then cached)", f"l3prune info {MODEL}")
     start = time.perf_counter()
-    full = LLMEncoder.from_pretrained(MODEL, device="cpu")
-    print(f"   loaded in {time.perf_counter() - start:.1f}s: {full.num_layers} layers, "
-          f"{full.num_parameters / 1e6:.1f}M parameters, hidden {full.hidden_size}, pooling {full.settings.pooling}")
-    full.save(OUT / "full")
 
-    step("prune: the paper's '30% pruned' (keep int(30 * 0.7) = 21 layers)",
-         f"l3prune prune {MODEL} --drop-fraction 0.3 --out {OUT}/pruned")
-    prune_to_folder(MODEL, OUT / "pruned", drop_fraction=0.3, device="cpu")
-    pruned = LLMEncoder.from_pretrained(OUT / "pruned", device="cpu")
-    print(f"   kept layers {pruned.settings.kept_layers[0]}..{pruned.settings.kept_layers[-1]} "
-          f"({pruned.settings.pruning['reason']})")
+    step("info (the GGUF is converted once, then cached)", f"l3prune info {MODEL}")
+    full = LLMEncoder.from_pretrained(MODEL, device="cpu", max_length=MAX_LENGTH)
+    print(f"   {full.num_layers} layers, {full.num_parameters / 1e6:.1f}M parameters, hidden {full.hidden_size}, "
+          f"pooling {full.settings.pooling}")
 
-    step("encode: cosine similarity of sentence pairs, before and after pruning (untrained)",
-         f"l3prune encode {OUT}/pruned --input texts.txt --output emb.npy")
-    before, after = similarities(full), similarities(pruned)
-    print(f"   {'pair':<72} {'full':>6} {'pruned':>7}")
-    for (a, b), x, y in zip(PAIRS, before, after):
-        print(f"   {a + ' | ' + b:<72.72} {x:6.3f} {y:7.3f}")
+    step("scan: per-layer contrastive loss in one pass (demo: 6 batches of 8; paper: 100 of 64)",
+         f"l3prune scan {MODEL} --out {OUT}/scan")
+    profile = scan_layers(full, load_triplets(None), num_batches=6, batch_size=8, show_progress=False)
+    paths = profile.save(OUT / "scan")
+    print(f"   small = {profile.small} layers, large = {profile.large} layers; plot: {paths['png']}")
 
-    print("\n== size")
-    print(f"   {'':<10} {'layers':>6} {'params':>9} {'saved MB':>9}")
-    for name, enc in (("full", full), ("pruned", pruned)):
-        print(f"   {name:<10} {enc.num_layers:>6} {enc.num_parameters / 1e6:>8.1f}M {folder_mb(OUT / name):>9.0f}")
-    ratio = pruned.num_parameters / full.num_parameters
-    print(f"   pruned/full parameters: {ratio:.2f} (layers {pruned.num_layers / full.num_layers:.2f}; "
-          "embeddings are not pruned)")
-    print(f"\nOutputs are in {OUT}/. Untrained similarities are only a sanity check: training recovers quality.")
+    step(f"prune to 'large' ({profile.large} of {full.num_layers} layers)",
+         f"l3prune prune {MODEL} --criterion l3prune --config large --out {OUT}/large")
+    pruned = full.prune(range(profile.large), criterion="l3prune",
+                        reason=f"large configuration of the demo scan ({profile.large} layers)")
+    pruned.save(OUT / "large")
+
+    step("train: contrastive LoRA (demo: 20 steps of batch 8; paper: 1000 of 64)",
+         f"l3prune train {MODEL} --config large --out {OUT}/trained")
+    config = build_config(steps=20, batch_size=8, max_length=MAX_LENGTH, warmup_steps=2, save_every=0)
+    train_to_folder(OUT / "large", OUT / "trained", config, run_dir=OUT / "run")
+    trained = LLMEncoder.from_pretrained(OUT / "trained", device="cpu")
+
+    step("evaluate: STS-B test Spearman x100 (demo: first 300 pairs)", f"l3prune eval {OUT}/trained --tasks sts")
+    untrained = LLMEncoder.from_pretrained(OUT / "large", device="cpu")
+    for name, enc in (("full, untrained", LLMEncoder.from_pretrained(MODEL, device="cpu", max_length=MAX_LENGTH)),
+                      ("large, untrained", untrained), ("large, trained", trained)):
+        print(f"   {name:<18} {enc.num_layers:>2} layers  {enc.num_parameters / 1e6:6.1f}M params  "
+              f"STS-B {stsb(enc):5.1f}")
+
+    step("export and reload with stock sentence-transformers", f"l3prune export {OUT}/trained --out {OUT}/st")
+    export_sentence_transformers(trained, OUT / "st")
+    from sentence_transformers import SentenceTransformer
+
+    st = SentenceTransformer(str(OUT / "st"), device="cpu")
+    texts = [t for pair in PAIRS for t in pair]
+    ours, theirs = trained.encode(texts, normalize=True), st.encode(texts, normalize_embeddings=True)
+    worst = float(np.min(np.sum(ours * theirs, axis=1)))
+    print(f"   worst cosine(native, sentence-transformers) = {worst:.6f}")
+    for i, (a, b) in enumerate(PAIRS):
+        print(f"   cos = {float(theirs[2 * i] @ theirs[2 * i + 1]):.3f}  {a} | {b}")
+    print(f"\nDone in {time.perf_counter() - start:.0f}s. Outputs in {OUT}/: scan.*, large/, trained/, run/ (loss log and "
+          "curve), st/ (sentence-transformers).")
 
 
 if __name__ == "__main__":

@@ -27,7 +27,8 @@ def pool(hidden: torch.Tensor, pool_mask: torch.Tensor, mode: str) -> torch.Tens
     if mode == "weighted_mean":
         # Weights 1..n over the pooled tokens, counted from the first text token (the paper's
         # position weighting), so padding and instruction tokens shift nothing.
-        weights = mask.cumsum(1) * mask  # (batch, seq)
+        # The cumsum runs in float32: bf16 cannot count past 256 exactly.
+        weights = (pool_mask.float().cumsum(1) * pool_mask).to(hidden.dtype)  # (batch, seq)
         return (hidden * weights.unsqueeze(-1)).sum(1) / weights.sum(1, keepdim=True).clamp(min=1)
     positions = torch.arange(hidden.shape[1], device=hidden.device).expand_as(pool_mask)  # (batch, seq)
     if mode in ("last_token", "eos"):
