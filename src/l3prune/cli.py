@@ -49,6 +49,15 @@ def add_model_args(parser: argparse.ArgumentParser, *, size: bool = True) -> Non
     parser.add_argument("--device", help="e.g. cpu, cuda, cuda:1 (default: cuda if available)")
 
 
+def add_prune_size_args(parser: argparse.ArgumentParser) -> None:
+    """The four exclusive ways ``prune`` and ``train`` accept to say how much to keep."""
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--num-layers", type=int, help="keep N layers")
+    size.add_argument("--drop-fraction", type=_fraction, help="drop this fraction of layers, in [0, 1): n = int(L * (1 - P))")
+    size.add_argument("--layers", type=_layer_list, help="keep exactly these original layer indices, e.g. 0,1,2,7")
+    size.add_argument("--config", choices=["small", "large"], help="L3Prune's configuration from a scan (criterion l3prune)")
+
+
 def load_encoder(args: argparse.Namespace, **overrides):
     from l3prune.encoder import LLMEncoder
 
@@ -142,11 +151,7 @@ def _build_prune(sub) -> None:
                        description="Keep a subset of layers, chosen by a criterion, and save the smaller encoder. "
                                    "The output folder loads back with the same CLI and library.")
     add_model_args(p, size=False)
-    size = p.add_mutually_exclusive_group()
-    size.add_argument("--num-layers", type=int, help="keep N layers")
-    size.add_argument("--drop-fraction", type=_fraction, help="drop this fraction of layers, in [0, 1): n = int(L * (1 - P))")
-    size.add_argument("--layers", type=_layer_list, help="keep exactly these original layer indices, e.g. 0,1,2,7")
-    size.add_argument("--config", choices=["small", "large"], help="L3Prune's configuration from a scan (criterion l3prune)")
+    add_prune_size_args(p)
     p.add_argument("--criterion", default="last", help="how to choose the layers (default: last = keep the first n)")
     p.add_argument("--data", nargs="*", help="calibration/scan triplets for data-driven criteria (default: shipped data)")
     p.add_argument("--out", required=True, help="output folder")
@@ -165,11 +170,7 @@ def _build_train(sub) -> None:
                                    "and save a ready encoder. Settings come from the defaults, then --recipe, then "
                                    "flags. Multi-GPU: torchrun --nproc_per_node=K -m l3prune.cli train ...")
     add_model_args(p, size=False)  # MODEL, --pooling, --max-length, --dtype, --device
-    size = p.add_mutually_exclusive_group()
-    size.add_argument("--num-layers", type=int, help="keep N layers")
-    size.add_argument("--drop-fraction", type=_fraction, help="drop this fraction of layers, in [0, 1): n = int(L * (1 - P))")
-    size.add_argument("--layers", type=_layer_list, help="keep exactly these original layer indices, e.g. 0,1,2,7")
-    size.add_argument("--config", choices=["small", "large"], help="L3Prune's configuration from a scan (criterion l3prune)")
+    add_prune_size_args(p)
     p.add_argument("--criterion", help="how to choose the layers (default: l3prune with --config, else last = "
                                         "keep the first n)")
     p.add_argument("--recipe", help="YAML or JSON file of training settings (keys as below, with underscores)")
