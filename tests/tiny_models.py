@@ -32,6 +32,18 @@ CORPUS = [
     "Given a question, retrieve passages that answer the question.",
 ]
 
+# Plain sentences (no instruction wording) for scan and criteria tests.
+SENTENCES = [
+    "A man is playing a guitar on the stage.",
+    "Someone plays an instrument for the crowd.",
+    "The stock market fell sharply today after the report.",
+    "Two dogs run across a green field in the sun.",
+    "What is the capital of France?",
+    "Paris is the capital and largest city of France.",
+    "A woman is slicing an onion in the kitchen.",
+    "Given a question, retrieve passages that answer the question.",
+]
+
 CONFIGS = {
     "llama": LlamaConfig,
     "mistral": MistralConfig,

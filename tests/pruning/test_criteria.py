@@ -20,17 +20,7 @@ from l3prune.pruning.criteria import CRITERIA, get_criterion
 from l3prune.pruning.criteria.calibration import causal_lm, drop_lowest, lm_loss, skipping
 from l3prune.pruning.scan import LayerProfile
 
-# Texts of our own, so this file depends only on the make_encoder fixture.
-SENTENCES = [
-    "A man is playing a guitar on the stage.",
-    "Someone plays an instrument for the crowd.",
-    "The stock market fell sharply today after the report.",
-    "Two dogs run across a green field in the sun.",
-    "What is the capital of France?",
-    "Paris is the capital and largest city of France.",
-    "A woman is slicing an onion in the kitchen.",
-    "Given a question, retrieve passages that answer the question.",
-]
+from tiny_models import SENTENCES
 
 TRIPLETS = [Triplet(SENTENCES[i], SENTENCES[(i + 1) % 8], SENTENCES[(i + 4) % 8], "mrpc_train") for i in range(8)]
 DATA_DRIVEN = ["block_influence", "angular", "perplexity", "taylor"]

@@ -13,17 +13,7 @@ from l3prune.errors import L3PruneError
 from l3prune.losses import contrastive_loss_per_example
 from l3prune.pruning.scan import LayerProfile, layer_losses, scan_layers, triplet_features
 
-# Texts of our own, so this file depends only on the make_encoder fixture.
-SENTENCES = [
-    "A man is playing a guitar on the stage.",
-    "Someone plays an instrument for the crowd.",
-    "The stock market fell sharply today after the report.",
-    "Two dogs run across a green field in the sun.",
-    "What is the capital of France?",
-    "Paris is the capital and largest city of France.",
-    "A woman is slicing an onion in the kitchen.",
-    "Given a question, retrieve passages that answer the question.",
-]
+from tiny_models import SENTENCES
 
 SYMMETRIC = "Retrieve sentences that are paraphrases of the given sentence"
 ASYMMETRIC = "Given a question, retrieve Wikipedia sentences that answer the question"
