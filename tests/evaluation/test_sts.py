@@ -40,7 +40,7 @@ def test_limit_keeps_first_pairs(tmp_path, jsonl):
     rows = [{"sentence1": f"x {i}", "sentence2": "y", "score": i} for i in range(10)]
     task = STSTask(jsonl(tmp_path / "t.jsonl", rows), limit=4)
     assert task.num_texts() == 8
-    assert task.load().scores.tolist() == [0, 1, 2, 3]
+    assert task.load().targets.tolist() == [0, 1, 2, 3]
 
 
 def test_missing_file_names_it(tmp_path):

@@ -9,9 +9,7 @@ Accuracy and F1 are at the best threshold, which never splits tied scores.
 
 from __future__ import annotations
 
-import logging
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
@@ -19,73 +17,37 @@ from sklearn.metrics import average_precision_score
 from sklearn.metrics.pairwise import paired_euclidean_distances, paired_manhattan_distances
 
 from l3prune.errors import L3PruneError
-from l3prune.evaluation._common import (
-    Task,
-    TextEncoder,
-    as_percent,
-    encode_texts,
-    paired_cosine,
-    read_records,
-    require_columns,
-)
+from l3prune.evaluation._common import as_percent, paired_cosine
+from l3prune.evaluation._pairs import SentencePairTask
 
-logger = logging.getLogger(__name__)
 
 PAIR_INSTRUCTION = "Retrieve semantically similar text"
 
 
 @dataclass
-class PairData:
-    sentences1: list[str]
-    sentences2: list[str]
-    labels: np.ndarray  # (n,) 0/1
-
-
-@dataclass
-class PairClassificationTask(Task):
+class PairClassificationTask(SentencePairTask):
     """Pairs ``{sentence1, sentence2, label}`` (label 1 = same meaning, 0 = not)."""
 
-    path: str | Path
-    name: str = ""
     instruction: str | None = PAIR_INSTRUCTION
     columns: tuple[str, str, str] = ("sentence1", "sentence2", "label")
 
     task_type: ClassVar[str] = "pair_classification"
     main_metric: ClassVar[str] = "max_ap"
-    _data: PairData | None = field(default=None, init=False, repr=False)
+    file_kind: ClassVar[str] = "pair classification file"
 
-    def __post_init__(self) -> None:
-        self.name = self.name or Path(self.path).stem
+    def parse_targets(self, values: list) -> np.ndarray:
+        try:
+            labels = np.array([int(float(v)) for v in values])
+        except (TypeError, ValueError):
+            raise L3PruneError(f"{self.path}: column {self.columns[2]!r} must hold 0/1 labels") from None
+        if not set(np.unique(labels)) <= {0, 1} or len(np.unique(labels)) < 2:
+            raise L3PruneError(
+                f"{self.path}: labels must be 0 and 1 with both present; found {sorted(set(labels.tolist()))}"
+            )
+        return labels
 
-    def load(self) -> PairData:
-        if self._data is None:
-            rows = read_records(self.path, f"pair classification file for {self.name}")
-            require_columns(rows, self.columns, self.path)
-            c1, c2, cl = self.columns
-            try:
-                labels = np.array([int(float(r[cl])) for r in rows])
-            except (TypeError, ValueError):
-                raise L3PruneError(f"{self.path}: column {cl!r} must hold 0/1 labels") from None
-            if not set(np.unique(labels)) <= {0, 1} or len(np.unique(labels)) < 2:
-                raise L3PruneError(
-                    f"{self.path}: labels must be 0 and 1 with both present; found {sorted(set(labels.tolist()))}"
-                )
-            self._data = PairData([str(r[c1]) for r in rows], [str(r[c2]) for r in rows], labels)
-        return self._data
-
-    def num_texts(self) -> int:
-        return 2 * len(self.load().labels)
-
-    def sample_texts(self, n: int) -> list[str]:
-        return self.load().sentences1[:n]
-
-    def evaluate(
-        self, encoder: TextEncoder, *, batch_size: int = 32, progress: bool | None = None
-    ) -> dict[str, float]:
-        data = self.load()
-        emb1 = encode_texts(encoder, data.sentences1, self.instruction, batch_size=batch_size, progress=progress)
-        emb2 = encode_texts(encoder, data.sentences2, self.instruction, batch_size=batch_size, progress=progress)
-        return pair_metrics(emb1, emb2, data.labels)
+    def metrics(self, emb1: np.ndarray, emb2: np.ndarray, targets: np.ndarray) -> dict[str, float]:
+        return pair_metrics(emb1, emb2, targets)
 
 
 def pair_metrics(emb1: np.ndarray, emb2: np.ndarray, labels: np.ndarray) -> dict[str, float]:

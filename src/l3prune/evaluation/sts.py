@@ -8,8 +8,7 @@ score is ``cosine_spearman`` x 100.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
@@ -17,14 +16,8 @@ from scipy.stats import pearsonr, spearmanr
 from sklearn.metrics.pairwise import paired_euclidean_distances, paired_manhattan_distances
 
 from l3prune.errors import L3PruneError
-from l3prune.evaluation._common import (
-    Task,
-    TextEncoder,
-    encode_texts,
-    paired_cosine,
-    read_records,
-    require_columns,
-)
+from l3prune.evaluation._common import paired_cosine
+from l3prune.evaluation._pairs import SentencePairTask
 
 logger = logging.getLogger(__name__)
 
@@ -32,58 +25,27 @@ STS_INSTRUCTION = "Retrieve semantically similar text"
 
 
 @dataclass
-class STSData:
-    sentences1: list[str]
-    sentences2: list[str]
-    scores: np.ndarray  # (n,) gold similarity
-
-
-@dataclass
-class STSTask(Task):
+class STSTask(SentencePairTask):
     """Pairs ``{sentence1, sentence2, score}`` from a .jsonl/.csv/.tsv file; any score scale."""
 
-    path: str | Path
-    name: str = ""
     instruction: str | None = STS_INSTRUCTION
-    limit: int | None = None  # keep the first n pairs (quick checks); None = all
     columns: tuple[str, str, str] = ("sentence1", "sentence2", "score")
 
     task_type: ClassVar[str] = "sts"
     main_metric: ClassVar[str] = "cosine_spearman"
-    _data: STSData | None = field(default=None, init=False, repr=False)
+    file_kind: ClassVar[str] = "STS file"
 
-    def __post_init__(self) -> None:
-        self.name = self.name or Path(self.path).stem
+    def parse_targets(self, values: list) -> np.ndarray:
+        try:
+            scores = np.array([float(v) for v in values], dtype=np.float64)
+        except (TypeError, ValueError):
+            raise L3PruneError(f"{self.path}: column {self.columns[2]!r} must hold numbers") from None
+        if len(scores) < 2:
+            raise L3PruneError(f"{self.path}: need at least 2 pairs to compute a correlation")
+        return scores
 
-    def load(self) -> STSData:
-        if self._data is None:
-            rows = read_records(self.path, f"STS file for {self.name}")
-            require_columns(rows, self.columns, self.path)
-            if self.limit is not None:
-                rows = rows[: self.limit]
-            c1, c2, cs = self.columns
-            try:
-                scores = np.array([float(r[cs]) for r in rows], dtype=np.float64)
-            except (TypeError, ValueError):
-                raise L3PruneError(f"{self.path}: column {cs!r} must hold numbers") from None
-            if len(rows) < 2:
-                raise L3PruneError(f"{self.path}: need at least 2 pairs to compute a correlation")
-            self._data = STSData([str(r[c1]) for r in rows], [str(r[c2]) for r in rows], scores)
-        return self._data
-
-    def num_texts(self) -> int:
-        return 2 * len(self.load().scores)
-
-    def sample_texts(self, n: int) -> list[str]:
-        return self.load().sentences1[:n]
-
-    def evaluate(
-        self, encoder: TextEncoder, *, batch_size: int = 32, progress: bool | None = None
-    ) -> dict[str, float]:
-        data = self.load()
-        emb1 = encode_texts(encoder, data.sentences1, self.instruction, batch_size=batch_size, progress=progress)
-        emb2 = encode_texts(encoder, data.sentences2, self.instruction, batch_size=batch_size, progress=progress)
-        return sts_metrics(emb1, emb2, data.scores)
+    def metrics(self, emb1: np.ndarray, emb2: np.ndarray, targets: np.ndarray) -> dict[str, float]:
+        return sts_metrics(emb1, emb2, targets)
 
 
 def sts_metrics(emb1: np.ndarray, emb2: np.ndarray, gold: np.ndarray) -> dict[str, float]:
