@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -233,6 +234,21 @@ def test_nonfinite_loss_stops_the_run_and_saves_nothing(tmp_path, model_dir, dat
 # --- bad input and folder rules ----------------------------------------------------------------
 
 
+def test_train_exports_a_sentence_transformers_folder(tmp_path, model_dir, data_file, capsys):
+    from sentence_transformers import SentenceTransformer
+
+    out, st_dir = tmp_path / "out", tmp_path / "st"
+    assert main(train_args(model_dir, data_file, out, "--num-layers", "2", "--pooling", "mean", "--export",
+                           str(st_dir), "--prompt", "query=Find the answer", steps=2)) == 0
+    assert f"wrote {st_dir} (sentence-transformers)" in capsys.readouterr().out
+    native = LLMEncoder.from_pretrained(out, device="cpu")
+    model = SentenceTransformer(str(st_dir), device="cpu")  # mean pooling, no BOS: pure stock, no remote code
+    for instruction, prompt_name in ((None, None), ("Find the answer", "query")):
+        a = native.encode(CORPUS[:4], instruction=instruction, batch_size=2)
+        b = model.encode(CORPUS[:4], prompt_name=prompt_name, batch_size=2)
+        np.testing.assert_allclose(a, b, atol=1e-4)
+
+
 def test_bad_input_fails_with_one_line_before_training(tmp_path, model_dir, data_file, capsys):
     bad = tmp_path / "bad.jsonl"
     bad.write_text(json.dumps(triplet_rows(1, "a")[0]) + "\n{oops\n")
@@ -244,6 +260,9 @@ def test_bad_input_fails_with_one_line_before_training(tmp_path, model_dir, data
         (train_args(model_dir, data_file, existing), "already exists; choose another --out or pass --overwrite"),
         (train_args(model_dir, data_file, tmp_path / "o3", "--dtype", "fp16"), "dtype must be one of"),
         (train_args(model_dir, data_file, tmp_path / "o4", "--num-layers", "9"), "num_layers must be an integer in 1..3"),
+        (train_args(model_dir, data_file, tmp_path / "o5", "--export", str(existing)),
+         "already exists; choose another --export or pass --overwrite"),
+        (train_args(model_dir, data_file, tmp_path / "o6", "--prompt", "query=Find it"), "add --export DIR"),
     ]
     for args, message in cases:
         assert main(args) == 2

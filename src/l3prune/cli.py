@@ -11,6 +11,7 @@ import json
 import logging
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 
@@ -118,10 +119,21 @@ def cmd_train(args: argparse.Namespace) -> None:
     config = build_config(args.recipe, **overrides)
     prune = PruneSpec(criterion=args.criterion, num_layers=args.num_layers, drop_fraction=args.drop_fraction,
                       layers=args.layers, config=args.config)
+    if args.prompt and not args.export:
+        raise L3PruneError("--prompt names instructions for the exported folder; add --export DIR")
+    if args.export and Path(args.export).exists() and not args.overwrite:  # checked before hours of training
+        raise L3PruneError(f"{args.export} already exists; choose another --export or pass --overwrite")
     path = train_to_folder(args.model, args.out, config, prune=prune, run_dir=args.run_dir, resume=args.resume,
                            overwrite=args.overwrite)
-    if os.environ.get("RANK", "0") == "0":  # under torchrun/accelerate only rank 0 reports
-        print(f"wrote {path}")
+    if os.environ.get("RANK", "0") != "0":  # under torchrun/accelerate only rank 0 reports and exports
+        return
+    print(f"wrote {path}")
+    if args.export:
+        from l3prune.export import export_sentence_transformers
+
+        exported = export_sentence_transformers(path, args.export, prompts=dict(args.prompt or []),
+                                                normalize=args.normalize, overwrite=args.overwrite)
+        print(f"wrote {exported} (sentence-transformers)")
 
 
 def _build_info(sub) -> None:
@@ -194,7 +206,9 @@ def _build_train(sub) -> None:
     p.add_argument("--out", required=True, help="output folder for the trained encoder")
     p.add_argument("--run-dir", help="checkpoints, loss log and curve (default: OUT.run)")
     p.add_argument("--resume", action="store_true", help="continue from the run folder's latest checkpoint")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing output folder and run folder")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing output folder, run folder and export folder")
+    add_export_args(p, required=False)
     p.set_defaults(func=cmd_train)
 
 
@@ -252,16 +266,24 @@ def _build_export(sub) -> None:
                                    "and with l3prune, giving the same embeddings. Instructions become named prompts.")
     add_model_args(p)
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--prompt", type=_prompt, action="append", metavar="NAME=INSTRUCTION",
-                   help="store an instruction as the named prompt (repeatable), e.g. query='Given a question, ...'")
-    p.add_argument("--normalize", action="store_true", help="add a Normalize module (unit-length embeddings)")
+    add_export_args(p, required=True)
     p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     p.set_defaults(func=cmd_export)
 
 
-def cmd_eval(args: argparse.Namespace) -> None:
-    from pathlib import Path
+def add_export_args(p: argparse.ArgumentParser, *, required: bool) -> None:
+    """The export options ``export`` and ``train --export`` share."""
+    if not required:
+        p.add_argument("--export", metavar="DIR",
+                       help="after training, also write a sentence-transformers folder here (see l3prune export)")
+    p.add_argument("--prompt", type=_prompt, action="append", metavar="NAME=INSTRUCTION",
+                   help="store an instruction as the named prompt of the exported folder (repeatable), "
+                        "e.g. query='Given a question, ...'")
+    p.add_argument("--normalize", action="store_true", help="exported folder: add a Normalize module "
+                                                            "(unit-length embeddings)")
 
+
+def cmd_eval(args: argparse.Namespace) -> None:
     from l3prune.evaluation import BASELINES, SentenceTransformerEncoder, format_table, run_suite, select_tasks
     from l3prune.evaluation.suite import write_results
 

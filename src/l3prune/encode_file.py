@@ -13,13 +13,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-from numpy.lib.format import open_memmap
+from numpy.lib import format as npy_format
 from tqdm.auto import tqdm
 
 from l3prune.encoder import LLMEncoder
 from l3prune.errors import L3PruneError
 
 logger = logging.getLogger(__name__)
+ROW_DTYPE = np.dtype("<f4")
 
 
 def read_inputs(path: str | os.PathLike) -> Iterator[tuple[str | None, str]]:
@@ -67,7 +68,9 @@ def encode_file(
     """Encode every line of ``input_path`` into ``output_path`` (.npy, float32, one row per line).
 
     The file is validated in a first streaming pass (so bad input fails before any compute), then
-    encoded ``chunk_size`` lines at a time into a memory-mapped temporary file.
+    encoded ``chunk_size`` lines at a time and appended to a temporary ``.npy`` whose header already
+    holds the final shape. Plain sequential writes, not a memory map: a map's written pages stay in
+    the process's resident memory, which would grow with the output.
     """
     output_path = Path(output_path)
     if output_path.suffix != ".npy":
@@ -77,19 +80,19 @@ def encode_file(
     total = count_inputs(input_path)
     output_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = output_path.with_name(f".{output_path.name}.tmp{os.getpid()}.npy")
-    matrix = open_memmap(tmp, mode="w+", dtype=np.float32, shape=(total, encoder.hidden_size))
+    header = {"descr": npy_format.dtype_to_descr(ROW_DTYPE), "fortran_order": False, "shape": (total, encoder.hidden_size)}
     try:
         done = 0
-        with tqdm(total=total, desc="encode", unit="text", disable=total < 256) as bar:
+        with tmp.open("wb") as out, tqdm(total=total, desc="encode", unit="text", disable=total < 256) as bar:
+            npy_format.write_array_header_2_0(out, header)
             for chunk in _chunks(read_inputs(input_path), chunk_size):
                 items = [(ins or instruction, text) for ins, text in chunk]
-                matrix[done : done + len(items)] = encoder.encode(
-                    items, batch_size=batch_size, normalize=normalize, show_progress=False
-                )
+                rows = encoder.encode(items, batch_size=batch_size, normalize=normalize, show_progress=False)
+                out.write(np.ascontiguousarray(rows, dtype=ROW_DTYPE).tobytes())
                 done += len(items)
                 bar.update(len(items))
-        matrix.flush()
-        del matrix
+        if done != total:  # the input changed between the two passes
+            raise L3PruneError(f"{input_path} changed while it was encoded ({total} lines, then {done}); run again")
         tmp.replace(output_path)
     finally:
         tmp.unlink(missing_ok=True)
