@@ -107,6 +107,17 @@ def test_existing_out_is_refused_and_overwrite_replaces(make_encoder, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["st"]  # no temporary folder left behind
 
 
+def test_require_stock_refuses_before_writing_and_passes_when_exact(make_encoder, tmp_path, capsys):
+    make_encoder(pooling="weighted_mean").save(tmp_path / "tiny")
+    base = ["export", str(tmp_path / "tiny"), "--device", "cpu", "--require-stock"]
+    assert main([*base, "--out", str(tmp_path / "st"), "--prompt", f"query={INSTRUCTION}"]) == 2
+    err = capsys.readouterr().err
+    assert "stock sentence-transformers cannot reproduce" in err and "Traceback" not in err
+    assert not (tmp_path / "st").exists()
+    assert main([*base, "--out", str(tmp_path / "st2")]) == 0  # weighted mean without prompts: stock and exact
+    assert _is_stock(tmp_path / "st2")
+
+
 def test_prompt_that_merges_with_the_text_is_refused(make_encoder, tmp_path):
     # An e5-style template ends in a space, which byte-level BPE merges into the text's first word
     # ("Ġa"), so ST's prompt_length (from the prompt alone) would exclude the wrong tokens.

@@ -132,7 +132,8 @@ def cmd_train(args: argparse.Namespace) -> None:
         from l3prune.export import export_sentence_transformers
 
         exported = export_sentence_transformers(path, args.export, prompts=dict(args.prompt or []),
-                                                normalize=args.normalize, overwrite=args.overwrite)
+                                                normalize=args.normalize, overwrite=args.overwrite,
+                                                require_stock=args.require_stock)
         print(f"wrote {exported} (sentence-transformers)")
 
 
@@ -256,7 +257,8 @@ def cmd_export(args: argparse.Namespace) -> None:
     from l3prune.export import export_sentence_transformers
 
     path = export_sentence_transformers(load_encoder(args), args.out, prompts=dict(args.prompt or []),
-                                        normalize=args.normalize, overwrite=args.overwrite)
+                                        normalize=args.normalize, overwrite=args.overwrite,
+                                        require_stock=args.require_stock)
     print(f"wrote {path}")
 
 
@@ -281,6 +283,8 @@ def add_export_args(p: argparse.ArgumentParser, *, required: bool) -> None:
                         "e.g. query='Given a question, ...'")
     p.add_argument("--normalize", action="store_true", help="exported folder: add a Normalize module "
                                                             "(unit-length embeddings)")
+    p.add_argument("--require-stock", action="store_true",
+                   help="fail unless stock sentence-transformers loads the folder exactly without trust_remote_code")
 
 
 def cmd_eval(args: argparse.Namespace) -> None:

@@ -107,12 +107,14 @@ def export_sentence_transformers(
     prompts: dict[str, str] | None = None,
     normalize: bool = False,
     overwrite: bool = False,
+    require_stock: bool = False,
 ) -> Path:
     """Write ``out`` as a sentence-transformers folder (and l3prune folder); return its path.
 
     ``prompts`` maps prompt names (e.g. ``query``, or an MTEB task name) to bare instructions; they
     are stored formatted with the encoder's instruction template, so ``encode(texts, prompt_name=..)``
     equals the native ``encode(texts, instruction=..)``. ``normalize`` appends a Normalize module.
+    ``require_stock`` refuses, before writing anything, an export that would need ``trust_remote_code``.
     Written to a temporary sibling folder, then renamed into place.
     """
     out = Path(out)
@@ -127,6 +129,12 @@ def export_sentence_transformers(
                         bos_id=encoder.tokenizer.bos_token_id, eos_id=encoder.tokenizer.eos_token_id,
                         has_prompts=bool(formatted), dim=encoder.hidden_size)
     logger.info("pooling %s", plan.reason)
+    if not plan.stock and require_stock:
+        raise L3PruneError(
+            f"stock sentence-transformers cannot reproduce this encoder exactly ({plan.reason}); drop "
+            "--require-stock to export with l3prune's pooling module (loads with trust_remote_code=True), or "
+            "use --pooling mean / weighted_mean without prompts on a tokenizer that adds no BOS"
+        )
     if not plan.stock:
         logger.warning("this export needs l3prune installed and SentenceTransformer(path, trust_remote_code=True)")
 
