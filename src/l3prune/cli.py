@@ -288,22 +288,42 @@ def add_export_args(p: argparse.ArgumentParser, *, required: bool) -> None:
 
 
 def cmd_eval(args: argparse.Namespace) -> None:
-    from l3prune.evaluation import BASELINES, SentenceTransformerEncoder, format_table, run_suite, select_tasks
+    from l3prune.evaluation import BASELINES, SentenceTransformerEncoder, format_table, run_suite
     from l3prune.evaluation.suite import write_results
 
     if args.out and Path(args.out).exists() and not args.overwrite:
         raise L3PruneError(f"{args.out} already exists; choose another --out or pass --overwrite")
-    tasks = select_tasks(args.tasks)
+    tasks = _eval_tasks(args.tasks, quick=args.quick)
     is_st_folder = (Path(args.model) / "modules.json").is_file() and not (Path(args.model) / "l3prune.json").is_file()
     if args.model in BASELINES or is_st_folder:
         encoder, info = SentenceTransformerEncoder(args.model, device=args.device), {"kind": "sentence-transformers"}
     else:
         llm = load_encoder(args)
         encoder, info = llm, llm.info()
+    if args.quick:
+        from l3prune.evaluation.quick import QUICK_SIZES
+
+        info = {**info, "quick_suite": QUICK_SIZES}
     results = run_suite(encoder, tasks, model_id=str(args.model), batch_size=args.batch_size, info=info)
     print(format_table(results))
     if args.out:
         print(f"wrote {write_results(results, args.out, overwrite=args.overwrite)}")
+
+
+def _eval_tasks(names: list[str] | None, *, quick: bool) -> list:
+    """The tasks to run: ``select_tasks`` on the names, or the quick suite filtered to the named shipped tasks."""
+    from l3prune.evaluation import select_tasks
+    from l3prune.evaluation.quick import quick_suite
+
+    if not quick:
+        return select_tasks(names or ["all"])
+    wanted = {t.name for t in select_tasks(names or ["all"])}
+    tasks = quick_suite()
+    missing = wanted - {t.name for t in tasks}
+    if missing:
+        raise L3PruneError(f"--quick covers the ten reported shipped tasks only, not {sorted(missing)}; "
+                           "drop --quick to evaluate them")
+    return [t for t in tasks if t.name in wanted]
 
 
 def _build_eval(sub) -> None:
@@ -312,9 +332,12 @@ def _build_eval(sub) -> None:
                                    "'minilm' baseline on local data, following MTEB's protocols. Prints a table "
                                    "and optionally writes JSON.")
     add_model_args(p)
-    p.add_argument("--tasks", nargs="+", default=["all"],
+    p.add_argument("--tasks", nargs="+",
                    help="groups (all, sts, retrieval, classification, clustering, pair_classification, reranking, "
                         "dev), task names (STS13, msmarco_5k, ...), dataset paths or kind:path (default: all)")
+    p.add_argument("--quick", action="store_true",
+                   help="fixed seeded subsamples of the shipped tasks (minutes on CPU, for side-by-side comparisons; "
+                        "published MTEB figures need the full suite)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--out", help="write the results as JSON here")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
