@@ -1,0 +1,433 @@
+"""Does the paper's central result hold on a real model? Every pruning criterion, one training budget, one suite.
+
+Run (in the background; safe to kill and restart, every finished configuration is cached):
+    OMP_NUM_THREADS=2 nohup .venv/bin/python benchmarks/replicate.py > replicate.log 2>&1 &
+    .venv/bin/python benchmarks/replicate.py --report-only      # tables and plot from what has finished
+    .venv/bin/python benchmarks/replicate.py --restore           # a fresh clone: seed the cache from the committed JSON
+
+Writes benchmarks/results/replicate_<model>.{json,md} and replicate_<model>_pareto.png.
+
+Configurations, in the order they run (the most important first, so a stopped run still says something):
+the untrained full model and all-MiniLM-L6-v2; the full model and L3Prune small/large trained; ``last``
+at drop fractions 0.25/0.5/0.75; untrained pruned models (what training recovers); the four field criteria
+at 50% depth; a second and a third seed for full and large; the criteria at the depth of ``large``;
+``last`` at 0.8. A configuration whose kept layers equal an earlier one's (same seed) reuses its scores.
+
+Every trained configuration gets the same budget (``--steps`` x ``--batch-size`` shipped triplets,
+max length ``--train-max-length``, LoRA r16, lr 2e-4, ``--warmup`` warm-up steps then linear decay).
+The evaluation is the library's quick suite: the default suite on a fixed, seeded subsample of each task
+(``l3prune.evaluation.quick.QUICK_SIZES``, recorded in the JSON; ``l3prune eval --quick``), encoded at max length ``--eval-max-length``: the full suite at every configuration
+would not fit on 2 CPU cores. Throughput is measured at the end, in one process, round-robin over the
+depths, on the same mixed texts (STS-B sentences and MS MARCO passages).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _texts import mixed_texts  # noqa: E402
+
+from l3prune.data import load_triplets  # noqa: E402
+from l3prune.encoder import LLMEncoder  # noqa: E402
+from l3prune.evaluation.baselines import SentenceTransformerEncoder, minilm_path  # noqa: E402
+from l3prune.evaluation.quick import QUICK_SIZES, quick_suite  # noqa: E402
+from l3prune.evaluation.suite import run_suite  # noqa: E402
+from l3prune.loading import resolve  # noqa: E402
+from l3prune.pruning.apply import target_num_layers  # noqa: E402
+from l3prune.pruning.criteria import CRITERIA, get_criterion  # noqa: E402
+from l3prune.training.config import build_config  # noqa: E402
+from l3prune.training.run import PruneSpec, train_to_folder  # noqa: E402
+
+RESULTS = Path(__file__).parent / "results"
+CACHE = Path(__file__).parent / ".cache" / "replicate"
+FIELD_CRITERIA = ("block_influence", "angular", "perplexity", "taylor")
+SEEDS = (42, 7, 1234)
+SUBSAMPLE = QUICK_SIZES  # the library's quick suite: the same seeded subsample for every configuration
+log = logging.getLogger("replicate")
+
+
+@dataclass
+class Config:
+    name: str
+    family: str  # full | l3prune | last | <criterion> | minilm
+    layers: list[int] | None  # original indices kept; None for MiniLM
+    trained: bool
+    seed: int = SEEDS[0]
+    note: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------------- configurations
+
+def select_layers(model: str, cache: Path) -> dict:
+    """Kept layers for every criterion at the two study depths, computed once and cached."""
+    path = cache / "selections.json"
+    if path.is_file():
+        return json.loads(path.read_text())
+    scan = json.loads((RESULTS / f"scan_{model}.json").read_text())
+    total = scan["num_layers"]
+    depths = {"large": scan["large"], "50%": target_num_layers(total, drop_fraction=0.5)}
+    encoder = LLMEncoder.from_pretrained(model, max_length=128, device="cpu", dtype=torch.float32)
+    triplets = load_triplets(None)
+    get_criterion("last")  # registers the built-ins
+    out = {"layers": total, "small": scan["small"], "large": scan["large"],
+           "scan_settings": {k: scan["settings"][k] for k in ("num_batches", "batch_size", "max_length")},
+           "criteria": {}}
+    for name in FIELD_CRITERIA:
+        criterion = CRITERIA[name](num_texts=64, batch_size=16)  # one instance: the measurement is reused
+        for label, n in depths.items():
+            start = time.perf_counter()
+            sel = criterion.select(encoder, n, data=triplets)
+            log.info("%s at %s (%d layers): keep %s (%.1f s)", name, label, n, sel.layers, time.perf_counter() - start)
+            out["criteria"].setdefault(name, {})[label] = {"num_layers": n, "kept": sel.layers, "reason": sel.reason}
+    _atomic_json(path, out)
+    return out
+
+
+def configurations(sel: dict) -> list[Config]:
+    total, small, large = sel["layers"], sel["small"], sel["large"]
+    first = lambda n: list(range(n))  # noqa: E731
+    crit = lambda label, seed=SEEDS[0]: [  # noqa: E731
+        Config(f"{name}-{label}", name, sel["criteria"][name][label]["kept"], True, seed)
+        for name in FIELD_CRITERIA]
+    last = lambda p: Config(f"last-drop{int(p * 100)}", "last", first(target_num_layers(total, drop_fraction=p)), True)  # noqa: E731
+    return [
+        Config("minilm", "minilm", None, False, note="all-MiniLM-L6-v2, as shipped"),
+        Config("full-untrained", "full", first(total), False),
+        Config("full", "full", first(total), True),
+        Config("l3prune-large", "l3prune", first(large), True),
+        Config("l3prune-small", "l3prune", first(small), True),
+        *(last(p) for p in (0.25, 0.5, 0.75)),
+        Config("l3prune-large-untrained", "l3prune", first(large), False),
+        Config("l3prune-small-untrained", "l3prune", first(small), False),
+        *crit("50%"),
+        Config("full", "full", first(total), True, SEEDS[1]),
+        Config("l3prune-large", "l3prune", first(large), True, SEEDS[1]),
+        Config("full", "full", first(total), True, SEEDS[2]),
+        Config("l3prune-large", "l3prune", first(large), True, SEEDS[2]),
+        *crit("large"),
+        last(0.8),
+    ]
+
+
+# ---------------------------------------------------------------------------- running
+
+def _atomic_json(path: Path, value) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump(value, f, indent=2)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def _folder_bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.glob("*.safetensors"))
+
+
+def run_config(cfg: Config, model: str, args, tasks, cache: Path) -> dict:
+    key = f"{cfg.name}-s{cfg.seed}" if cfg.trained else cfg.name
+    path = cache / "scores" / f"{key}.json"
+    if path.is_file():
+        return json.loads(path.read_text())
+    log.info("=== %s (%s layers, %s)", key, "n/a" if cfg.layers is None else len(cfg.layers),
+             "trained" if cfg.trained else "untrained")
+    info = {"config": cfg.name, "family": cfg.family, "seed": cfg.seed, "trained": cfg.trained, "note": cfg.note}
+    start = time.perf_counter()
+    if cfg.family == "minilm":
+        encoder = SentenceTransformerEncoder("minilm")
+        params = sum(p.numel() for p in encoder.model.parameters())
+        saved = sum(p.stat().st_size for p in minilm_path().glob("*.safetensors"))
+        info.update(num_layers=6)
+    else:
+        ref = resolve(model).location
+        if cfg.trained:
+            out = cache / "models" / key
+            if not out.is_dir():
+                config = build_config(steps=args.steps, batch_size=args.batch_size, max_length=args.train_max_length,
+                                      warmup_steps=args.warmup, seed=cfg.seed, save_every=10, device="cpu")
+                prune = PruneSpec(layers=cfg.layers) if len(cfg.layers) < args.total_layers else PruneSpec()
+                train_to_folder(ref, out, config, prune=prune, run_dir=cache / "runs" / key, resume=True)
+            encoder = LLMEncoder.from_pretrained(out, max_length=args.eval_max_length, device="cpu")
+            saved = _folder_bytes(out)
+            info["training"] = json.loads((out / "training.json").read_text())["config"]
+        else:
+            encoder = LLMEncoder.from_pretrained(ref, max_length=args.eval_max_length, device="cpu")
+            if len(cfg.layers) < encoder.num_layers:
+                encoder.prune(cfg.layers, criterion=cfg.family, reason=f"study configuration {cfg.name}")
+            with tempfile.TemporaryDirectory(dir=cache) as tmp:
+                encoder.save(Path(tmp) / "enc", overwrite=True)
+                saved = _folder_bytes(Path(tmp) / "enc")
+        params = sum(p.numel() for p in encoder.model.parameters())
+        info.update(num_layers=len(cfg.layers), kept_layers=cfg.layers)
+    info.update(parameters=params, saved_bytes=saved)
+    result = run_suite(encoder, tasks, model_id=key, batch_size=args.eval_batch_size, info=info)
+    result["config_seconds"] = round(time.perf_counter() - start, 1)
+    _atomic_json(path, result)
+    log.info("%s: average %.2f (%.0f s)", key, result["average_main_score"], result["config_seconds"])
+    return result
+
+
+def measure_throughput(model: str, depths: list[int], args, cache: Path) -> dict:
+    """Sentences/s at each depth on the same texts, round-robin in one process (only ratios are comparable)."""
+    path = cache / "throughput.json"
+    if path.is_file():
+        saved = json.loads(path.read_text())
+        if sorted(map(int, saved["texts_per_s"])) == sorted(depths):
+            return saved
+    texts = mixed_texts(args.speed_texts)
+    ref = resolve(model).location
+    encoders = {k: LLMEncoder.from_pretrained(ref, num_layers=k, max_length=args.eval_max_length, device="cpu")
+                for k in depths}
+    encoders["minilm"] = SentenceTransformerEncoder("minilm")
+    for enc in encoders.values():
+        enc.encode(texts[:32], batch_size=args.eval_batch_size)
+    times: dict = {k: [] for k in encoders}
+    order = list(encoders)
+    for rep in range(args.speed_repeats):
+        for k in order[rep % len(order):] + order[: rep % len(order)]:
+            start = time.perf_counter()
+            encoders[k].encode(texts, batch_size=args.eval_batch_size)
+            times[k].append(time.perf_counter() - start)
+    out = {"texts": len(texts), "batch_size": args.eval_batch_size, "repeats": args.speed_repeats,
+           "threads": torch.get_num_threads(), "texts_per_s": {str(k): len(texts) / statistics.median(t)
+                                                               for k, t in times.items()}}
+    _atomic_json(path, out)
+    return out
+
+
+# ---------------------------------------------------------------------------- report
+
+TASK_ORDER = ["STSBenchmark", "SICK-R", "STS13", "STS15", "STS16", "msmarco_5k", "Banking77Classification",
+              "Banking77Clustering", "MRPC", "WikiQA"]
+SHORT = {"STSBenchmark": "STS-B", "msmarco_5k": "MSM", "Banking77Classification": "B77-cls",
+         "Banking77Clustering": "B77-clu"}
+
+
+def summarise(results: list[dict], speed: dict | None, full_params: int) -> list[dict]:
+    """One row per configuration (seeds averaged, their spread kept)."""
+    groups: dict[str, list[dict]] = {}
+    for r in results:
+        groups.setdefault(r["info"]["config"], []).append(r)
+    full = groups.get("full", [])
+    full_avg = statistics.mean(r["average_main_score"] for r in full) if full else None
+    full_key = str(max(int(x) for x in speed["texts_per_s"] if x != "minilm")) if speed else None
+    rows = []
+    for name, rs in groups.items():
+        info = rs[0]["info"]
+        avgs = [r["average_main_score"] for r in rs]
+        k = info["num_layers"]
+        speed_key = "minilm" if info["family"] == "minilm" else str(k)
+        tps = speed["texts_per_s"].get(speed_key) if speed else None
+        rows.append({
+            "config": name, "family": info["family"], "trained": info["trained"], "layers": k,
+            "kept_layers": info.get("kept_layers"), "parameters": info["parameters"],
+            "params_pct": 100 * info["parameters"] / full_params, "saved_mb": info["saved_bytes"] / 2**20,
+            "seeds": [r["info"]["seed"] for r in rs] if info["trained"] else [],
+            "scores": {t: statistics.mean(r["tasks"][t]["main_score"] for r in rs) for t in TASK_ORDER},
+            "average": statistics.mean(avgs), "average_per_seed": avgs,
+            "seed_std": statistics.stdev(avgs) if len(avgs) > 1 else None,
+            "delta_vs_full": None if full_avg is None else statistics.mean(avgs) - full_avg,
+            "texts_per_s": tps,
+            "speedup": tps / speed["texts_per_s"][full_key] if tps else None,
+        })
+    return rows
+
+
+def markdown(rows: list[dict], meta: dict) -> str:
+    head = ["config", "layers", "params %", "MB"] + [SHORT.get(t, t) for t in TASK_ORDER] + [
+        "avg", "± seeds", "Δ vs full", "sent/s", "speed-up"]
+    lines = [f"# Replication on {meta['model']}: pruning criteria at one training budget", "",
+             meta["budget_text"], "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        seeds = f"{r['seed_std']:.2f} (n={len(r['seeds'])})" if r["seed_std"] is not None else ""
+        delta = f"{r['delta_vs_full']:+.2f}" if r["delta_vs_full"] is not None else ""
+        tps = f"{r['texts_per_s']:.1f}" if r["texts_per_s"] else ""
+        sp = f"{r['speedup']:.2f}x" if r["speedup"] else ""
+        cells = [r["config"], str(r["layers"]), f"{r['params_pct']:.0f}", f"{r['saved_mb']:.0f}"]
+        cells += [f"{r['scores'][t]:.1f}" for t in TASK_ORDER] + [f"**{r['average']:.2f}**", seeds, delta, tps, sp]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "Kept layers (0-based) of the pruned configurations:", ""]
+    for r in rows:
+        if r["kept_layers"] is not None and r["layers"] < meta["layers"]:
+            lines.append(f"- {r['config']}: {compact(r['kept_layers'])}")
+    return "\n".join(lines) + "\n"
+
+
+def compact(layers: list[int]) -> str:
+    runs, out = [], []
+    for x in layers:
+        if runs and x == runs[-1][1] + 1:
+            runs[-1][1] = x
+        else:
+            runs.append([x, x])
+    for a, b in runs:
+        out.append(f"{a}-{b}" if a != b else str(a))
+    return ", ".join(out)
+
+
+def pareto_plot(rows: list[dict], path: Path, title: str) -> None:
+    """Average score against parameters and against throughput; seed spread as error bars.
+
+    Trained configurations that keep the first n layers (full, last-*, l3prune-*) are joined by a line:
+    the paper's quality-versus-size curve. Points with the same layers share one joined label.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(14, 6))
+    for ax, x_key, label in ((axes[0], "parameters", "parameters (millions)"),
+                             (axes[1], "texts_per_s", "encode throughput (sentences/s, CPU)")):
+        points: dict[tuple, list[dict]] = {}
+        for r in rows:
+            if r[x_key] is not None:
+                x = r[x_key] / 1e6 if x_key == "parameters" else r[x_key]
+                points.setdefault((round(x, 3), round(r["average"], 3)), []).append(r)
+        for (x, y), same in points.items():
+            r = same[0]
+            marker = "*" if r["family"] == "minilm" else ("o" if r["trained"] else "x")
+            color = "black" if r["family"] in ("full", "last", "l3prune", "minilm") else "tab:red"
+            ax.errorbar(x, y, yerr=r["seed_std"] or 0, fmt=marker, color=color, ms=9 if marker == "*" else 5, capsize=3)
+            ax.annotate(" = ".join(p["config"] for p in same), (x, y), fontsize=7, xytext=(4, 3),
+                        textcoords="offset points")
+        curve = sorted({(x, y) for (x, y), same in points.items()
+                        if any(p["trained"] and p["family"] in ("full", "last", "l3prune") for p in same)})
+        if curve:
+            ax.plot(*zip(*curve), color="black", alpha=0.3, lw=1)
+        ax.set_xlabel(label)
+        ax.set_ylabel("average score (10 tasks, quick suite)")
+        ax.grid(alpha=0.3)
+    axes[1].set_xscale("log")
+    fig.suptitle(title + "   (o trained, x untrained, * MiniLM; red: field criteria; bars: seed std)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def report(model: str, results: list[dict], speed: dict | None, sel: dict, args) -> None:
+    full_params = next((r["info"]["parameters"] for r in results if r["info"]["family"] == "full"), None)
+    if full_params is None:
+        log.info("no full-model result yet; no report")
+        return
+    rows = summarise(results, speed, full_params)
+    budget = (f"Training (every trained row): {args.steps} steps x batch {args.batch_size} shipped triplets "
+              f"(= {args.steps * args.batch_size} triplets), max length {args.train_max_length}, LoRA r16/alpha 32, "
+              f"lr 2e-4 with {args.warmup} warm-up steps then linear decay, fp32 CPU, seeds {list(SEEDS)} where listed. "
+              f"Evaluation: the default suite's ten tasks on seeded subsamples ({SUBSAMPLE}), "
+              f"max length {args.eval_max_length}, batch {args.eval_batch_size}; main score x100 per task (STS Spearman, "
+              f"msmarco nDCG@10 over the subsampled corpus, Banking77 accuracy and V-measure, MRPC max AP, WikiQA MAP). "
+              f"L3Prune small/large from the scan in scan_{model}.json ({sel['scan_settings']}). Field criteria: "
+              f"64 calibration texts. Throughput: {speed['texts'] if speed else '?'} mixed texts, batch "
+              f"{args.eval_batch_size}, median of {args.speed_repeats}, one process, "
+              f"{speed['threads'] if speed else '?'} threads. Δ vs full: against the mean of the trained full model's seeds.")
+    meta = {"model": model, "layers": sel["layers"], "budget_text": budget}
+    payload = {"model": model, "budget": {"steps": args.steps, "batch_size": args.batch_size,
+                                          "train_max_length": args.train_max_length, "warmup_steps": args.warmup,
+                                          "eval_max_length": args.eval_max_length, "subsample": SUBSAMPLE,
+                                          "seeds": list(SEEDS)},
+               "selections": sel, "throughput": speed, "rows": rows, "runs": results, "description": budget}
+    _atomic_json(RESULTS / f"replicate_{model}.json", payload)
+    (RESULTS / f"replicate_{model}.md").write_text(markdown(rows, meta), encoding="utf-8")
+    pareto_plot(rows, RESULTS / f"replicate_{model}_pareto.png", f"{model}: average score vs size and speed")
+    log.info("wrote %s", RESULTS / f"replicate_{model}.md")
+
+
+def restore_cache(model: str, cache: Path) -> int:
+    """Seed the cache from the committed ``replicate_<model>.json`` so a fresh clone resumes, not recomputes.
+
+    Only runs whose budget equals the committed one are restored (the cache folder is keyed by budget).
+    """
+    committed = RESULTS / f"replicate_{model}.json"
+    if not committed.is_file():
+        raise SystemExit(f"nothing to restore: {committed} does not exist")
+    payload = json.loads(committed.read_text())
+    budget = payload["budget"]
+    if cache.name != f"s{budget['steps']}b{budget['batch_size']}":
+        raise SystemExit(f"the committed runs used {budget['steps']} steps x batch {budget['batch_size']}; "
+                         f"pass --steps {budget['steps']} --batch-size {budget['batch_size']} to restore them")
+    if not (CACHE / model / "selections.json").is_file():
+        _atomic_json(CACHE / model / "selections.json", payload["selections"])
+    restored = 0
+    for run in payload["runs"]:
+        info = run["info"]
+        if run["model_id"] != info["config"] + (f"-s{info['seed']}" if info["trained"] else ""):
+            continue  # a row that reused another configuration's scores; rebuilt from its layers on the run
+        path = cache / "scores" / f"{run['model_id']}.json"
+        if not path.is_file():
+            _atomic_json(path, run)
+            restored += 1
+    if payload.get("throughput") and not (cache / "throughput.json").is_file():
+        _atomic_json(cache / "throughput.json", payload["throughput"])
+    return restored
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="smollm2-135m")
+    parser.add_argument("--steps", type=int, default=40)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--warmup", type=int, default=4)
+    parser.add_argument("--train-max-length", type=int, default=64)
+    parser.add_argument("--eval-max-length", type=int, default=128)
+    parser.add_argument("--eval-batch-size", type=int, default=32)
+    parser.add_argument("--speed-texts", type=int, default=256)
+    parser.add_argument("--speed-repeats", type=int, default=3)
+    parser.add_argument("--only", nargs="*", help="run just these configuration names")
+    parser.add_argument("--report-only", action="store_true", help="write the report from cached results")
+    parser.add_argument("--no-throughput", action="store_true",
+                        help="skip the throughput measurement (for a second process running other configurations)")
+    parser.add_argument("--restore", action="store_true",
+                        help="seed the cache from the committed results JSON, then continue")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
+    cache = CACHE / args.model / f"s{args.steps}b{args.batch_size}"
+    if args.restore:
+        log.info("restored %d finished configurations from the committed results", restore_cache(args.model, cache))
+    sel = select_layers(args.model, CACHE / args.model)
+    args.total_layers = sel["layers"]
+    configs = configurations(sel)
+    tasks = None if args.report_only else quick_suite(CACHE / args.model / "quick-suite")
+    results, done_layers = [], {}
+    for cfg in configs:
+        if args.only and cfg.name not in args.only:
+            continue
+        key = (tuple(cfg.layers or ()), cfg.trained, cfg.seed, cfg.family == "minilm")
+        if key in done_layers and cfg.family != "minilm":
+            same = done_layers[key]
+            log.info("%s keeps the same layers as %s; reusing its scores", cfg.name, same["info"]["config"])
+            clone = json.loads(json.dumps(same))
+            clone["info"].update(config=cfg.name, family=cfg.family, note=f"same layers as {same['info']['config']}")
+            results.append(clone)
+            continue
+        score_file = cache / "scores" / (f"{cfg.name}-s{cfg.seed}.json" if cfg.trained else f"{cfg.name}.json")
+        if args.report_only and not score_file.is_file():
+            continue
+        result = run_config(cfg, args.model, args, tasks, cache)
+        done_layers[key] = result
+        results.append(result)
+        if not args.report_only:  # a partial report after every configuration, for a run that is stopped
+            report(args.model, results, None, sel, args)
+    speed = None
+    if (not args.report_only and not args.no_throughput) or (cache / "throughput.json").is_file():
+        depths = sorted({len(c.layers) for c in configs if c.layers}, reverse=True)
+        speed = measure_throughput(args.model, depths, args, cache)
+    report(args.model, results, speed, sel, args)
+
+
+if __name__ == "__main__":
+    main()
