@@ -45,7 +45,7 @@ def encoder_for(spec: dict):
     return LLMEncoder.from_pretrained("smollm2-135m", num_layers=spec["num_layers"], device="cpu")
 
 
-def markdown(payload: dict) -> str:
+def markdown(payload: dict, expected: list[str]) -> str:
     rows = payload["rows"]
     tasks = list(next(iter(rows.values()))["tasks"])
     head = ["model", "params (M)"] + [SHORT.get(t, t) for t in tasks] + ["average", "minutes"]
@@ -56,6 +56,9 @@ def markdown(payload: dict) -> str:
         cells += [f"{r['tasks'][t]['main_score']:.2f}" for t in tasks]
         cells += [f"**{r['average_main_score']:.2f}**", f"{r['total_seconds'] / 60:.1f}"]
         lines.append("| " + " | ".join(cells) + " |")
+    missing = [name for name in expected if name not in rows]
+    if missing:
+        lines += ["", f"Not run yet: {', '.join(missing)} (rerun this script to add them; finished rows are kept)."]
     return "\n".join(lines) + "\n"
 
 
@@ -89,7 +92,7 @@ def main() -> None:
         tmp.write_text(json.dumps(payload, indent=2) + "\n")
         os.replace(tmp, path)  # after every row: a stopped run keeps what finished
     if payload["rows"]:
-        (RESULTS / f"eval_baselines_{args.suite}.md").write_text(markdown(payload))
+        (RESULTS / f"eval_baselines_{args.suite}.md").write_text(markdown(payload, list(rows_to_run(large))))
 
 
 if __name__ == "__main__":
