@@ -19,6 +19,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from l3prune.errors import L3PruneError
 from l3prune.evaluation._common import Task
 from l3prune.evaluation.classification import ClassificationTask
 from l3prune.evaluation.clustering import ClusteringTask
@@ -27,6 +28,7 @@ from l3prune.evaluation.pair_classification import PairClassificationTask
 from l3prune.evaluation.reranking import RerankingTask
 from l3prune.evaluation.retrieval import RetrievalTask
 from l3prune.evaluation.sts import STSTask
+from l3prune.evaluation.suite import select_tasks
 from l3prune.loading import cache_dir
 from l3prune.resources import resource_path
 
@@ -115,3 +117,14 @@ def quick_suite(folder: str | os.PathLike | None = None) -> list[Task]:
     tasks.append(PairClassificationTask(root / "mrpc_test.jsonl", name="MRPC", instruction=INSTRUCTIONS["MRPC"]))
     tasks.append(RerankingTask(root / "wikiqa_test.jsonl", name="WikiQA", instruction=INSTRUCTIONS["WikiQA"]))
     return tasks
+
+
+def select_quick_tasks(spec: str | list[str], folder: str | os.PathLike | None = None) -> list[Task]:
+    """The quick versions of the tasks ``select_tasks(spec)`` names (groups, names); an error for anything else."""
+    wanted = {t.name for t in select_tasks(spec)}
+    tasks = quick_suite(folder)
+    missing = wanted - {t.name for t in tasks}
+    if missing:
+        raise L3PruneError(f"--quick covers the ten reported shipped tasks only, not {sorted(missing)}; "
+                           "drop --quick to evaluate them")
+    return [t for t in tasks if t.name in wanted]
