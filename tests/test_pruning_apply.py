@@ -15,6 +15,11 @@ def test_drop_fraction_follows_the_paper_formula():
     assert target_num_layers(30, drop_fraction=0.3) == 21  # int(30 * 0.7)
     assert target_num_layers(30, drop_fraction=0.0) == 30
     assert target_num_layers(32, drop_fraction=0.8) == 6
+    # exact arithmetic, not float rounding: 30 * (1 - 0.8) is 5.999... in floats
+    assert target_num_layers(30, drop_fraction=0.8) == 6
+    assert target_num_layers(10, drop_fraction=0.7) == 3
+    assert [target_num_layers(L, drop_fraction=p) for L in (18, 30, 32) for p in (0.25, 0.5, 0.75)] == [
+        int(L * (100 - q) / 100) for L in (18, 30, 32) for q in (25, 50, 75)]
 
 
 @pytest.mark.parametrize(

@@ -23,7 +23,8 @@ def target_num_layers(total: int, *, num_layers: int | None = None, drop_fractio
     if drop_fraction is not None:
         if not (isinstance(drop_fraction, (int, float)) and 0 <= drop_fraction < 1) or math.isnan(drop_fraction):
             raise L3PruneError(f"drop_fraction must be in [0, 1), got {drop_fraction!r} (0.3 drops 30% of the layers)")
-        num_layers = int(total * (1 - drop_fraction))
+        # floor with a tolerance: in floats 30 * (1 - 0.8) is 5.999..., and dropping 80% of 30 keeps 6
+        num_layers = math.floor(total * (1 - drop_fraction) + 1e-9)
         if num_layers < 1:
             raise L3PruneError(f"drop_fraction {drop_fraction} leaves no layer of {total}; use a smaller fraction")
     if isinstance(num_layers, bool) or not isinstance(num_layers, int) or not 1 <= num_layers <= total:
