@@ -185,7 +185,7 @@ def measure_throughput(model: str, depths: list[int], args, cache: Path) -> dict
     path = cache / "throughput.json"
     if path.is_file():
         saved = json.loads(path.read_text())
-        if sorted(map(int, saved["texts_per_s"])) == sorted(depths):
+        if sorted(int(k) for k in saved["texts_per_s"] if k != "minilm") == sorted(depths):
             return saved
     texts = mixed_texts(args.speed_texts)
     ref = resolve(model).location
@@ -327,7 +327,7 @@ def report(model: str, results: list[dict], speed: dict | None, sel: dict, args)
     budget = (f"Training (every trained row): {args.steps} steps x batch {args.batch_size} shipped triplets "
               f"(= {args.steps * args.batch_size} triplets), max length {args.train_max_length}, LoRA r16/alpha 32, "
               f"lr 2e-4 with {args.warmup} warm-up steps then linear decay, fp32 CPU, seeds {list(SEEDS)} where listed. "
-              f"Evaluation: the default suite's ten tasks on seeded subsamples ({SUBSAMPLE}), "
+              f"Evaluation: the quick suite (`l3prune eval --quick`: the default suite's ten tasks on seeded subsamples, {SUBSAMPLE}), "
               f"max length {args.eval_max_length}, batch {args.eval_batch_size}; main score x100 per task (STS Spearman, "
               f"msmarco nDCG@10 over the subsampled corpus, Banking77 accuracy and V-measure, MRPC max AP, WikiQA MAP). "
               f"L3Prune small/large from the scan in scan_{model}.json ({sel['scan_settings']}). Field criteria: "
