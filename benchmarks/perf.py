@@ -1,6 +1,6 @@
 """Does pruning pay off in proportion? Encode throughput and load memory at k of L layers.
 
-Run:  OMP_NUM_THREADS=1 .venv/bin/python benchmarks/perf.py --threads 1 [--model smollm2-135m] [--texts 512] [--repeats 3]
+Run:  .venv/bin/python benchmarks/perf.py [--threads 2] [--parts throughput memory] [--model smollm2-135m] [--texts 512] [--repeats 3]
 Writes benchmarks/results/perf.{json,md} and perf_speedup.png.
 
 - Throughput: the same texts at every k, interleaved over repeats (k order rotates) so machine noise
