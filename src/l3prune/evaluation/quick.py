@@ -1,7 +1,7 @@
 """The quick suite: the default suite's ten tasks on fixed, seeded subsamples of the shipped data.
 
 The full suite has about 56,000 texts (before repeated texts hit the cache), which takes SmolLM2-135M
-about half an hour on 2 CPU cores; the quick suite has about 4,150 and takes a few minutes. Its scores are for comparing
+36 minutes on 2 CPU cores; the quick suite has about 4,150 and takes a few minutes. Its scores are for comparing
 configurations side by side (every model sees the same sample), not for comparison with published
 MTEB numbers, which need the full suite.
 
