@@ -23,7 +23,7 @@ import torch
 from l3prune.encoder import LLMEncoder
 from l3prune.evaluation import SentenceTransformerEncoder, default_suite, run_suite
 from l3prune.evaluation.quick import QUICK_SIZES, quick_suite
-from l3prune.evaluation.suite import format_table
+from l3prune.evaluation.suite import format_table, write_results
 
 RESULTS = Path(__file__).parent / "results"
 SHORT = {"STSBenchmark": "STS-B", "msmarco_5k": "MSM nDCG@10", "Banking77Classification": "B77 acc",
@@ -88,9 +88,7 @@ def main() -> None:
         result = run_suite(encoder, tasks, model_id=name, batch_size=32, info=info)
         print(format_table(result), flush=True)
         payload["rows"][name] = result
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(payload, indent=2) + "\n")
-        os.replace(tmp, path)  # after every row: a stopped run keeps what finished
+        write_results(payload, path, overwrite=True)  # after every row: a stopped run keeps what finished
     if payload["rows"]:
         (RESULTS / f"eval_baselines_{args.suite}.md").write_text(markdown(payload, list(rows_to_run(large))))
 

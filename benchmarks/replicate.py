@@ -43,7 +43,7 @@ from l3prune.data import load_triplets  # noqa: E402
 from l3prune.encoder import LLMEncoder  # noqa: E402
 from l3prune.evaluation.baselines import SentenceTransformerEncoder, minilm_path  # noqa: E402
 from l3prune.evaluation.quick import QUICK_SIZES, quick_suite  # noqa: E402
-from l3prune.evaluation.suite import run_suite  # noqa: E402
+from l3prune.evaluation.suite import run_suite, write_results  # noqa: E402
 from l3prune.loading import resolve  # noqa: E402
 from l3prune.pruning.apply import target_num_layers  # noqa: E402
 from l3prune.pruning.criteria import CRITERIA, get_criterion  # noqa: E402
@@ -125,12 +125,12 @@ def configurations(sel: dict) -> list[Config]:
 # ---------------------------------------------------------------------------- running
 
 def _atomic_json(path: Path, value) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(value, f, indent=2)
-        f.write("\n")
-    os.replace(tmp, path)
+    write_results(value, path, overwrite=True)  # temp file, then rename
+
+
+def score_key(name: str, seed: int, trained: bool) -> str:
+    """The cache name of one configuration's scores: trained runs are per seed."""
+    return f"{name}-s{seed}" if trained else name
 
 
 def _folder_bytes(folder: Path) -> int:
@@ -138,7 +138,7 @@ def _folder_bytes(folder: Path) -> int:
 
 
 def run_config(cfg: Config, model: str, args, tasks, cache: Path) -> dict:
-    key = f"{cfg.name}-s{cfg.seed}" if cfg.trained else cfg.name
+    key = score_key(cfg.name, cfg.seed, cfg.trained)
     path = cache / "scores" / f"{key}.json"
     if path.is_file():
         return json.loads(path.read_text())
@@ -364,7 +364,7 @@ def restore_cache(model: str, cache: Path) -> int:
     restored = 0
     for run in payload["runs"]:
         info = run["info"]
-        if run["model_id"] != info["config"] + (f"-s{info['seed']}" if info["trained"] else ""):
+        if run["model_id"] != score_key(info["config"], info["seed"], info["trained"]):
             continue  # a row that reused another configuration's scores; rebuilt from its layers on the run
         path = cache / "scores" / f"{run['model_id']}.json"
         if not path.is_file():
@@ -414,7 +414,7 @@ def main() -> None:
             clone["info"].update(config=cfg.name, family=cfg.family, note=f"same layers as {same['info']['config']}")
             results.append(clone)
             continue
-        score_file = cache / "scores" / (f"{cfg.name}-s{cfg.seed}.json" if cfg.trained else f"{cfg.name}.json")
+        score_file = cache / "scores" / f"{score_key(cfg.name, cfg.seed, cfg.trained)}.json"
         if args.report_only and not score_file.is_file():
             continue
         result = run_config(cfg, args.model, args, tasks, cache)
