@@ -40,7 +40,11 @@ RANDOM_CONFIGS = {
     "llama3-8b": dict(vocab_size=128256, hidden_size=4096, intermediate_size=14336, num_hidden_layers=32,
                       num_attention_heads=32, num_key_value_heads=8, max_position_embeddings=8192,
                       rms_norm_eps=1e-5, tie_word_embeddings=False),
+    # a few-kB stand-in with the same code path, for the CPU smoke test of the GPU check
+    "tiny": dict(vocab_size=64, hidden_size=64, intermediate_size=128, num_hidden_layers=4,
+                 num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=False),
 }
+DTYPES = {"bf16": torch.bfloat16, "fp32": torch.float32}
 
 
 def word_tokenizer():
@@ -59,7 +63,7 @@ def build_encoder(args, num_layers: int) -> LLMEncoder:
 
         config = LlamaConfig(**{**RANDOM_CONFIGS[args.random_init_config], "num_hidden_layers": num_layers})
         with torch.device(args.device):
-            model = AutoModel.from_config(config, dtype=torch.bfloat16).eval()
+            model = AutoModel.from_config(config, dtype=DTYPES[args.dtype]).eval()
         settings = EncoderSettings(base_model=f"random {args.random_init_config}", max_length=args.length)
         return LLMEncoder(model, word_tokenizer(), settings)
     return LLMEncoder.from_pretrained(args.model, num_layers=num_layers, max_length=args.length, device=args.device)
@@ -107,6 +111,7 @@ def main() -> None:
     parser.add_argument("--gradient-checkpointing", action=argparse.BooleanOptionalAction,
                         help="default: on for --random-init-config (as the paper trains), off otherwise")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--dtype", choices=sorted(DTYPES), default="bf16", help="weights of --random-init-config")
     parser.add_argument("--out", help="output prefix (default: benchmarks/results/train_step_time[_gpu_speed_only])")
     args = parser.parse_args()
     random_init = args.random_init_config is not None
@@ -145,7 +150,7 @@ def main() -> None:
     rows = [{"layers": n, "median_s_per_step": statistics.median(times[n]), "all_s": times[n],
              "relative_to_full": statistics.median(times[n]) / base, "layer_ratio": n / full,
              **({"peak_memory_gib": peak_gb[n]} if n in peak_gb else {})} for n in args.layers]
-    model = f"random-init {args.random_init_config} config (bf16)" if random_init else f"{args.model} (fp32)"
+    model = f"random-init {args.random_init_config} config ({args.dtype})" if random_init else f"{args.model} (fp32)"
     device = torch.cuda.get_device_name() if cuda else f"CPU, {torch.get_num_threads()} torch threads"
     result = {"model": model, "device": device, "batch_size": args.batch_size, "length": args.length,
               "rounds": args.rounds, "gradient_checkpointing": args.gradient_checkpointing, "lora_r": 16,
