@@ -22,7 +22,7 @@ import torch
 
 from l3prune.data import load_triplets
 from l3prune.encoder import LLMEncoder
-from l3prune.pruning.apply import target_num_layers
+from l3prune.layers import target_num_layers
 from l3prune.pruning.criteria import CRITERIA, get_criterion
 from l3prune.pruning.scan import LayerProfile, scan_layers
 

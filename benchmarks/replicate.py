@@ -45,7 +45,7 @@ from l3prune.evaluation.baselines import SentenceTransformerEncoder, minilm_path
 from l3prune.evaluation.quick import QUICK_SIZES, quick_suite  # noqa: E402
 from l3prune.evaluation.suite import run_suite, write_results  # noqa: E402
 from l3prune.loading import resolve  # noqa: E402
-from l3prune.pruning.apply import target_num_layers  # noqa: E402
+from l3prune.layers import target_num_layers  # noqa: E402
 from l3prune.pruning.criteria import CRITERIA, get_criterion  # noqa: E402
 from l3prune.training.config import build_config  # noqa: E402
 from l3prune.training.run import PruneSpec, train_to_folder  # noqa: E402

@@ -5,7 +5,8 @@ from transformers import GPT2Config
 
 from l3prune.encoder import LLMEncoder
 from l3prune.errors import L3PruneError
-from l3prune.loading import resolve, truncate_config
+from l3prune.layers import truncate_config
+from l3prune.loading import resolve
 from tiny_models import tiny_config
 
 

@@ -24,9 +24,9 @@ from tqdm.auto import tqdm
 
 from l3prune.architectures import decoder_layers
 from l3prune.errors import L3PruneError
-from l3prune.loading import load_base_model, load_config, load_tokenizer, resolve
+from l3prune.layers import keep_layers, layers_to_keep
+from l3prune.loading import default_device, load_base_model, load_config, load_tokenizer, resolve
 from l3prune.pooling import check_pooling, pool
-from l3prune.pruning.apply import keep_layers, layers_to_keep
 
 logger = logging.getLogger(__name__)
 
@@ -56,10 +56,6 @@ class EncoderSettings:
         if "{instruction}" not in self.instruction_template:
             raise L3PruneError("instruction_template must contain '{instruction}'")
         return self
-
-
-def default_device() -> str:
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 class LLMEncoder(nn.Module):

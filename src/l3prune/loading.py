@@ -21,6 +21,7 @@ from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoTokeni
 
 from l3prune.architectures import arch_spec
 from l3prune.errors import L3PruneError
+from l3prune.layers import truncate_config
 
 logger = logging.getLogger(__name__)
 
@@ -114,14 +115,9 @@ def load_config(source: ModelSource) -> PretrainedConfig:
     return config
 
 
-def truncate_config(config: PretrainedConfig, num_layers: int) -> PretrainedConfig:
-    """Shrink ``num_hidden_layers`` and every per-layer list to the first ``num_layers`` layers."""
-    config.num_hidden_layers = num_layers
-    for name in arch_spec(config.model_type).per_layer_config:
-        values = getattr(config, name, None)
-        if isinstance(values, (list, tuple)):
-            setattr(config, name, list(values)[:num_layers])
-    return config
+def default_device() -> str:
+    """cuda when a GPU is visible, else cpu."""
+    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def default_dtype(device: str | torch.device) -> torch.dtype:

@@ -1,7 +1,2 @@
-"""Depth pruning: keep a chosen set of decoder layers."""
-
-from __future__ import annotations
-
-from l3prune.pruning.apply import keep_layers, layers_to_keep
-
-__all__ = ["keep_layers", "layers_to_keep"]
+"""Depth pruning: criteria choose which layers to keep (``criteria``), the scan profiles every depth
+(``scan``), and ``commands`` runs ``l3prune prune``. The removal itself is ``l3prune.layers``."""

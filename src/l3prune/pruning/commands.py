@@ -11,7 +11,7 @@ import torch
 
 from l3prune.encoder import LLMEncoder
 from l3prune.errors import L3PruneError
-from l3prune.pruning.apply import target_num_layers
+from l3prune.layers import target_num_layers
 from l3prune.pruning.criteria import get_criterion
 
 logger = logging.getLogger(__name__)
@@ -81,7 +81,7 @@ def prune_to_folder(
 def _check_before_loading(model, criterion, num_layers, drop_fraction, layers) -> None:
     """Fail on a bad criterion or size from the config alone, before seconds of weight loading."""
     from l3prune.loading import load_config, resolve
-    from l3prune.pruning.apply import layers_to_keep
+    from l3prune.layers import layers_to_keep
 
     get_criterion(criterion)
     total = load_config(resolve(model)).num_hidden_layers

@@ -15,8 +15,8 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from l3prune.encoder import default_device
 from l3prune.errors import L3PruneError
+from l3prune.loading import default_device
 
 logger = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from safetensors.torch import load_file
 from tiny_models import CONFIGS
 from l3prune.encoder import LLMEncoder
 from l3prune.errors import L3PruneError
-from l3prune.pruning.apply import layers_to_keep, target_num_layers
+from l3prune.layers import layers_to_keep, target_num_layers
 
 
 def test_drop_fraction_follows_the_paper_formula():

@@ -1,8 +1,11 @@
-"""Keep a set of decoder layers of a base model and make its config agree.
+"""Layer surgery, below everything that loads or prunes: how many layers, which ones, and the removal.
 
-Every criterion ends here: it decides *which* layers to keep, this module removes the others. The
-size is given either as ``num_layers`` or as ``drop_fraction`` (never one number with two meanings),
-or as explicit original layer indices.
+A size is given as ``num_layers`` or as ``drop_fraction`` (never one number with two meanings), or as
+explicit layer indices. ``truncate_config`` shrinks a config before loading, so dropped blocks are never
+allocated; ``keep_layers`` removes blocks from a loaded model. Both shrink the config's per-layer lists
+through ``shrink_config``, the one place that knows about them.
+
+Imports only ``architectures`` and ``errors``: ``loading``, ``encoder`` and ``pruning`` all build on it.
 """
 
 from __future__ import annotations
@@ -54,22 +57,37 @@ def layers_to_keep(
     return list(range(target_num_layers(total, num_layers=num_layers, drop_fraction=drop_fraction)))
 
 
+def is_prefix(keep: Sequence[int]) -> bool:
+    """True for the first n layers (0, 1, ..., n - 1): a set that loads without allocating the rest."""
+    return list(keep) == list(range(len(keep)))
+
+
+def shrink_config(config, keep: Sequence[int]):
+    """Set ``num_hidden_layers`` to ``len(keep)`` and keep only those entries of every per-layer list."""
+    config.num_hidden_layers = len(keep)
+    for name in arch_spec(config.model_type).per_layer_config:
+        values = getattr(config, name, None)
+        if isinstance(values, (list, tuple)):
+            setattr(config, name, [values[i] for i in keep if i < len(values)])
+    return config
+
+
+def truncate_config(config, num_layers: int):
+    """Shrink a config to its first ``num_layers`` layers (before loading: the rest are never allocated)."""
+    return shrink_config(config, range(num_layers))
+
+
 def keep_layers(base_model: nn.Module, keep: Sequence[int]) -> nn.Module:
     """Remove every decoder layer not in ``keep`` (current indices), in place, and fix the config.
 
     The config's ``num_hidden_layers`` and per-layer lists shrink with the layers, and each kept
     block's ``layer_idx`` is renumbered so caches and per-layer attention types still line up.
     """
-    config = base_model.config
-    spec = arch_spec(config.model_type)
+    spec = arch_spec(base_model.config.model_type)
     layers = decoder_layers(base_model)
     keep = layers_to_keep(len(layers), layers=keep)
     setattr(base_model, spec.layers, nn.ModuleList(layers[i] for i in keep))
-    config.num_hidden_layers = len(keep)
-    for name in spec.per_layer_config:
-        values = getattr(config, name, None)
-        if isinstance(values, (list, tuple)):
-            setattr(config, name, [values[i] for i in keep])
+    shrink_config(base_model.config, keep)
     for new_idx, block in enumerate(getattr(base_model, spec.layers)):
         for module in block.modules():
             if hasattr(module, "layer_idx"):
