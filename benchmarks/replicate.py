@@ -48,7 +48,8 @@ from l3prune.loading import resolve  # noqa: E402
 from l3prune.layers import target_num_layers  # noqa: E402
 from l3prune.pruning.criteria import CRITERIA, get_criterion  # noqa: E402
 from l3prune.training.config import build_config  # noqa: E402
-from l3prune.training.run import PruneSpec, train_to_folder  # noqa: E402
+from l3prune.layers import PruneSpec  # noqa: E402
+from l3prune.training.run import train_to_folder  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 CACHE = Path(__file__).parent / ".cache" / "replicate"

@@ -8,7 +8,7 @@ from safetensors.torch import load_file
 from tiny_models import CONFIGS
 from l3prune.encoder import LLMEncoder
 from l3prune.errors import L3PruneError
-from l3prune.layers import layers_to_keep, target_num_layers
+from l3prune.layers import PruneSpec, layers_to_keep, target_num_layers
 
 
 def test_drop_fraction_follows_the_paper_formula():
@@ -104,3 +104,46 @@ def test_arbitrary_layer_set_from_pretrained(make_encoder, tmp_path):
     enc = LLMEncoder.from_pretrained(tmp_path / "full", layers=[0, 4], device="cpu")
     assert enc.settings.kept_layers == [0, 4]
     torch.testing.assert_close(enc.model.layers[1].mlp.up_proj.weight, full.model.layers[4].mlp.up_proj.weight)
+
+
+def test_prune_spec_is_checked_once_against_the_layer_count():
+    with pytest.raises(L3PruneError, match="not num_layers and drop_fraction"):
+        PruneSpec(num_layers=2, drop_fraction=0.5)
+    assert PruneSpec(drop_fraction=0.5).check(30).size(30) == 15
+    assert PruneSpec(num_layers=3).fixed_layers(6) == [0, 1, 2] and PruneSpec().fixed_layers(6) is None
+    assert PruneSpec(layers=[4, 1]).fixed_layers(6) == [1, 4] and PruneSpec(layers=[4]).criterion_name == "manual"
+    assert PruneSpec(config="large").criterion_name == "l3prune" and PruneSpec(num_layers=2).criterion_name == "last"
+    with pytest.raises(L3PruneError, match="1..6"):
+        PruneSpec(num_layers=7).check(6)
+    with pytest.raises(L3PruneError, match="0..5"):
+        PruneSpec(layers=[6]).check(6)
+    with pytest.raises(L3PruneError, match="measuring the model"):
+        PruneSpec(num_layers=2, criterion="block_influence").fixed_layers(6)
+
+
+def count_layer_builds(monkeypatch) -> list[int]:
+    """Count LlamaDecoderLayer constructions: what a load really allocates."""
+    from transformers.models.llama import modeling_llama
+
+    built: list[int] = []
+    real = modeling_llama.LlamaDecoderLayer.__init__
+
+    def counting(self, config, layer_idx, *args, **kwargs):
+        built.append(layer_idx)
+        real(self, config, layer_idx, *args, **kwargs)
+
+    monkeypatch.setattr(modeling_llama.LlamaDecoderLayer, "__init__", counting)
+    return built
+
+
+@pytest.mark.parametrize("args", [["--num-layers", "4"], ["--drop-fraction", "0.5"], ["--layers", "0,1,2,3"],
+                                  ["--num-layers", "4", "--criterion", "l3prune"]])
+def test_prune_to_a_prefix_builds_only_those_layers(make_encoder, tmp_path, monkeypatch, args):
+    from l3prune.cli import main
+
+    make_encoder("llama", num_layers=8).save(tmp_path / "full")
+    built = count_layer_builds(monkeypatch)
+    assert main(["prune", str(tmp_path / "full"), *args, "--out", str(tmp_path / "p"), "--device", "cpu"]) == 0
+    assert built == [0, 1, 2, 3]
+    pruned = LLMEncoder.from_pretrained(tmp_path / "p", device="cpu")
+    assert pruned.settings.kept_layers == [0, 1, 2, 3] and pruned.settings.pruning["reason"]

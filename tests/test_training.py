@@ -18,9 +18,9 @@ from l3prune.cli import main
 from l3prune.data import Triplet
 from l3prune.encoder import LLMEncoder
 from l3prune.errors import L3PruneError
+from l3prune.layers import PruneSpec
 from l3prune.training import (
     NonFiniteLossError,
-    PruneSpec,
     TrainConfig,
     WarmupSchedule,
     build_config,
@@ -292,3 +292,16 @@ def test_cli_help_lists_the_recipe_flags(capsys):
     text = capsys.readouterr().out
     for flag in ("--recipe", "--lora-r", "--lr", "--warmup-steps", "--resume", "--config {small,large}", "--finetune"):
         assert flag in text
+
+
+def test_train_to_the_first_n_layers_builds_only_those(tmp_path, model_dir, data_file, monkeypatch):
+    from transformers.models.llama import modeling_llama
+
+    built: list[int] = []
+    real = modeling_llama.LlamaDecoderLayer.__init__
+    monkeypatch.setattr(modeling_llama.LlamaDecoderLayer, "__init__",
+                        lambda self, config, layer_idx, *a, **k: (built.append(layer_idx), real(self, config, layer_idx, *a, **k))[1])
+    out = tmp_path / "out"
+    train_to_folder(model_dir, out, build_config(data=[str(data_file)], **{**FAST, "steps": 1}), prune=PruneSpec(num_layers=2))
+    assert built == [0, 1]
+    assert LLMEncoder.from_pretrained(out, device="cpu").settings.pruning["criterion"] == "last"

@@ -59,6 +59,14 @@ def add_prune_size_args(parser: argparse.ArgumentParser) -> None:
     size.add_argument("--config", choices=["small", "large"], help="L3Prune's configuration from a scan (criterion l3prune)")
 
 
+def prune_spec(args: argparse.Namespace):
+    """The ``PruneSpec`` that ``add_prune_size_args`` and ``--criterion`` describe."""
+    from l3prune.layers import PruneSpec
+
+    return PruneSpec(num_layers=args.num_layers, drop_fraction=args.drop_fraction, layers=args.layers,
+                     config=args.config, criterion=args.criterion)
+
+
 def load_encoder(args: argparse.Namespace, **overrides):
     from l3prune.encoder import LLMEncoder
 
@@ -98,12 +106,11 @@ def cmd_encode(args: argparse.Namespace) -> None:
 def cmd_prune(args: argparse.Namespace) -> None:
     from l3prune.pruning.commands import prune_to_folder
 
-    if args.num_layers is None and args.drop_fraction is None and args.layers is None and args.config is None:
+    spec = prune_spec(args)
+    if not spec.given:
         raise L3PruneError("say how much to keep: --num-layers N, --drop-fraction P, --layers I,J,.. or --config small|large")
     path = prune_to_folder(
-        args.model, args.out, criterion=args.criterion, num_layers=args.num_layers,
-        drop_fraction=args.drop_fraction, layers=args.layers, config=args.config, data=args.data,
-        overwrite=args.overwrite, pooling=args.pooling, max_length=args.max_length,
+        args.model, args.out, spec, data=args.data, overwrite=args.overwrite, pooling=args.pooling, max_length=args.max_length,
         dtype=DTYPES[args.dtype] if args.dtype else None, device=args.device,
     )
     print(f"wrote {path}")
@@ -113,12 +120,11 @@ def cmd_train(args: argparse.Namespace) -> None:
     import os
     from dataclasses import fields
 
-    from l3prune.training import PruneSpec, TrainConfig, build_config, train_to_folder
+    from l3prune.training import TrainConfig, build_config, train_to_folder
 
     overrides = {f.name: getattr(args, f.name, None) for f in fields(TrainConfig)}
     config = build_config(args.recipe, **overrides)
-    prune = PruneSpec(criterion=args.criterion, num_layers=args.num_layers, drop_fraction=args.drop_fraction,
-                      layers=args.layers, config=args.config)
+    prune = prune_spec(args)
     if args.prompt and not args.export:
         raise L3PruneError("--prompt names instructions for the exported folder; add --export DIR")
     if args.export and Path(args.export).exists() and not args.overwrite:  # checked before hours of training

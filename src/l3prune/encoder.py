@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 
 from l3prune.architectures import decoder_layers
 from l3prune.errors import L3PruneError
-from l3prune.layers import keep_layers, layers_to_keep
+from l3prune.layers import PruneSpec, is_prefix, keep_layers, layers_to_keep
 from l3prune.loading import default_device, load_base_model, load_config, load_tokenizer, resolve
 from l3prune.pooling import check_pooling, pool
 
@@ -80,6 +80,7 @@ class LLMEncoder(nn.Module):
         cls,
         reference: str | os.PathLike,
         *,
+        prune: PruneSpec | None = None,
         num_layers: int | None = None,
         drop_fraction: float | None = None,
         layers: Sequence[int] | None = None,
@@ -91,9 +92,16 @@ class LLMEncoder(nn.Module):
     ) -> LLMEncoder:
         """Load an alias, folder, GGUF file or hub id, optionally keeping only some of its layers.
 
-        Keeping the first n layers (``num_layers`` or ``drop_fraction``) loads them directly, without
-        ever allocating the others; an arbitrary ``layers`` set loads the full model, then prunes.
+        Which layers: a ``PruneSpec`` as ``prune``, or its fields ``num_layers``, ``drop_fraction`` or
+        ``layers`` as keywords. Keeping the first n layers loads them directly, without ever allocating
+        the others; any other set loads the full model, then prunes. Specs whose criterion measures
+        the model are for ``l3prune.pruning.commands.prune_encoder``.
         """
+        sized = num_layers is not None or drop_fraction is not None or layers is not None
+        if prune is not None and sized:
+            raise L3PruneError("give prune=PruneSpec(...) or num_layers/drop_fraction/layers, not both")
+        spec = prune if prune is not None else PruneSpec(num_layers=num_layers, drop_fraction=drop_fraction,
+                                                         layers=layers)
         source = resolve(reference)
         settings = _read_settings(source.location) or EncoderSettings(base_model=source.reference)
         for name, value in (("pooling", pooling), ("max_length", max_length), ("padding_side", padding_side)):
@@ -101,11 +109,9 @@ class LLMEncoder(nn.Module):
                 setattr(settings, name, value)
         settings.validate()
         total = load_config(source).num_hidden_layers
-        keep = None
-        if num_layers is not None or drop_fraction is not None or layers is not None:
-            keep = layers_to_keep(total, num_layers=num_layers, drop_fraction=drop_fraction, layers=layers)
+        keep = spec.fixed_layers(total)
         device = device or default_device()
-        prefix_only = keep is not None and keep == list(range(len(keep)))
+        prefix_only = keep is not None and is_prefix(keep)
         model = load_base_model(source, num_layers=len(keep) if prefix_only else None, dtype=dtype, device=device)
         settings.original_num_layers = settings.original_num_layers or total
         settings.kept_layers = settings.kept_layers or list(range(total))
@@ -124,7 +130,12 @@ class LLMEncoder(nn.Module):
         keep_layers(self.model, keep)
         self.settings.kept_layers = [self.settings.kept_layers[i] for i in keep]
         if criterion is not None:
-            self.settings.pruning = {"criterion": criterion, "reason": reason or ""}
+            self.record_pruning(criterion, reason)
+        return self
+
+    def record_pruning(self, criterion: str, reason: str | None = None) -> LLMEncoder:
+        """Note which criterion chose the current layers, and why (saved in ``l3prune.json``)."""
+        self.settings.pruning = {"criterion": criterion, "reason": reason or ""}
         return self
 
     @property

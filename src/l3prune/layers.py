@@ -1,7 +1,8 @@
 """Layer surgery, below everything that loads or prunes: how many layers, which ones, and the removal.
 
-A size is given as ``num_layers`` or as ``drop_fraction`` (never one number with two meanings), or as
-explicit layer indices. ``truncate_config`` shrinks a config before loading, so dropped blocks are never
+``PruneSpec`` is the one description of "which layers" that ``LLMEncoder.from_pretrained``, ``prune``,
+``train`` and the CLI all take: a size, as ``num_layers`` or as ``drop_fraction`` (never one number with two
+meanings), explicit layer indices, or an L3Prune configuration, plus the criterion that picks the layers. ``truncate_config`` shrinks a config before loading, so dropped blocks are never
 allocated; ``keep_layers`` removes blocks from a loaded model. Both shrink the config's per-layer lists
 through ``shrink_config``, the one place that knows about them.
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from torch import nn
 
@@ -93,3 +95,65 @@ def keep_layers(base_model: nn.Module, keep: Sequence[int]) -> nn.Module:
             if hasattr(module, "layer_idx"):
                 module.layer_idx = new_idx
     return base_model
+
+
+@dataclass(frozen=True)
+class PruneSpec:
+    """Which layers to keep: at most one of a size (``num_layers`` or ``drop_fraction``), explicit ``layers``
+    (indices into the model as loaded) or an L3Prune ``config`` ("small" or "large"), and the ``criterion``
+    that chooses the layers for a size. An empty spec keeps every layer.
+
+    Mutual exclusion is checked on construction; everything that needs the model's layer count is
+    checked by :meth:`check`, from the config alone, before any weights load.
+    """
+
+    num_layers: int | None = None
+    drop_fraction: float | None = None
+    layers: tuple[int, ...] | None = None
+    config: str | None = None
+    criterion: str | None = None  # default: see criterion_name
+
+    def __post_init__(self) -> None:
+        given = [name for name in ("num_layers", "drop_fraction", "layers", "config") if getattr(self, name) is not None]
+        if len(given) > 1:
+            raise L3PruneError(f"give one of num_layers, drop_fraction, layers or config, not {' and '.join(given)}")
+        if self.layers is not None:
+            object.__setattr__(self, "layers", tuple(self.layers))
+
+    @property
+    def given(self) -> bool:
+        """True when the spec removes something (or may: a size can also be the whole model)."""
+        return any(getattr(self, name) is not None for name in ("num_layers", "drop_fraction", "layers", "config"))
+
+    @property
+    def criterion_name(self) -> str:
+        """The criterion, defaulting to ``l3prune`` for a configuration, ``manual`` for explicit layers,
+        else ``last`` (keep the first n)."""
+        if self.criterion is not None:
+            return self.criterion
+        return "l3prune" if self.config is not None else "manual" if self.layers is not None else "last"
+
+    def size(self, total: int) -> int | None:
+        """How many layers a ``num_layers``/``drop_fraction`` spec keeps of ``total`` (checked); else None."""
+        if self.num_layers is None and self.drop_fraction is None:
+            return None
+        return target_num_layers(total, num_layers=self.num_layers, drop_fraction=self.drop_fraction)
+
+    def check(self, total: int) -> PruneSpec:
+        """Fail now, with the fix in the message, if this spec cannot apply to a model of ``total`` layers."""
+        self.size(total)
+        if self.layers is not None:
+            layers_to_keep(total, layers=self.layers)
+        return self
+
+    def fixed_layers(self, total: int) -> list[int] | None:
+        """The kept indices when they follow from the spec alone: explicit layers, or the first n of a size
+        under the default criterion. None for an empty spec; an error when a criterion must see the model."""
+        if self.layers is not None:
+            return layers_to_keep(total, layers=self.layers)
+        if self.config is None and self.criterion in (None, "last") and self.size(total) is not None:
+            return list(range(self.size(total)))
+        if self.given:
+            raise L3PruneError(f"criterion {self.criterion_name!r} chooses layers by measuring the model; "
+                               "prune with l3prune.pruning.commands.prune_encoder instead")
+        return None

@@ -15,6 +15,7 @@ import torch
 from l3prune.architectures import decoder_layers
 from l3prune.data import Triplet
 from l3prune.errors import L3PruneError
+from l3prune.layers import PruneSpec
 from l3prune.pruning.commands import prune_encoder
 from l3prune.pruning.criteria import CRITERIA, get_criterion
 from l3prune.pruning.criteria.calibration import causal_lm, drop_lowest, lm_loss, skipping
@@ -163,7 +164,7 @@ def test_prune_encoder_runs_a_criterion_and_records_why(make_encoder, tmp_path):
                             for t in TRIPLETS))
     encoder = make_encoder("llama", num_layers=6)
     make_identity(encoder, [2])
-    prune_encoder(encoder, criterion="block_influence", num_layers=5, data=[data])
+    prune_encoder(encoder, PruneSpec(num_layers=5, criterion="block_influence"), data=[data])
     assert encoder.num_layers == 5 and encoder.settings.kept_layers == [0, 1, 3, 4, 5]
     assert encoder.settings.pruning["criterion"] == "block_influence"
     assert "[2]" in encoder.settings.pruning["reason"]

@@ -1,4 +1,10 @@
-"""``l3prune prune``: choose layers with a criterion, remove the rest, save the smaller encoder."""
+"""``l3prune prune``: choose layers with a criterion, remove the rest, save the smaller encoder.
+
+Every command that prunes (``prune``, ``train``) goes through here. A ``PruneSpec`` is checked once
+against the model's config, before any weights load. When the kept layers follow without looking at
+the model (the ``last`` criterion, ``l3prune`` given a size, explicit layers), only those layers are
+loaded (``load_pruned``); otherwise the full model loads and the criterion measures it.
+"""
 
 from __future__ import annotations
 
@@ -11,55 +17,70 @@ import torch
 
 from l3prune.encoder import LLMEncoder
 from l3prune.errors import L3PruneError
-from l3prune.layers import target_num_layers
-from l3prune.pruning.criteria import get_criterion
+from l3prune.layers import PruneSpec
+from l3prune.loading import load_config, resolve
+from l3prune.pruning.criteria import Criterion, Selection, get_criterion, plan
 
 logger = logging.getLogger(__name__)
 
 
-def prune_encoder(
-    encoder: LLMEncoder,
-    *,
-    criterion: str = "last",
-    num_layers: int | None = None,
-    drop_fraction: float | None = None,
-    layers: Sequence[int] | None = None,
-    config: str | None = None,
-    data: Sequence[str | os.PathLike] | None = None,
-) -> LLMEncoder:
-    """Prune ``encoder`` in place by one size specification and record the criterion's reason."""
-    given = [x is not None for x in (num_layers, drop_fraction, layers, config)]
-    if sum(given) != 1:
-        raise L3PruneError("give exactly one of num_layers, drop_fraction, layers or config")
-    if layers is not None:
-        return encoder.prune(layers, criterion="manual", reason=f"layers {list(layers)} chosen by the user")
-    chosen = get_criterion(criterion)
-    if config is not None and config not in chosen.configs:
+def criterion_for(spec: PruneSpec) -> Criterion:
+    """The spec's criterion, checked to offer the spec's configuration (if it names one)."""
+    chosen = get_criterion(spec.criterion_name)
+    if spec.config is not None and spec.config not in chosen.configs:
         raise L3PruneError(
-            f"criterion {criterion!r} has no configuration {config!r}"
+            f"criterion {spec.criterion_name!r} has no configuration {spec.config!r}"
             + (f"; it offers {list(chosen.configs)}" if chosen.configs else "; give --num-layers or --drop-fraction")
         )
-    n = None if config is not None else target_num_layers(encoder.num_layers, num_layers=num_layers,
-                                                           drop_fraction=drop_fraction)
-    triplets = None
-    if data is not None or getattr(chosen, "needs_data", False):
-        from l3prune.data import load_triplets
+    return chosen
 
-        triplets = load_triplets(data)
-    selection = chosen.select(encoder, n, config=config, data=triplets)
-    logger.info("criterion %s keeps layers %s (%s)", criterion, selection.layers, selection.reason)
-    return encoder.prune(selection.layers, criterion=criterion, reason=selection.reason)
+
+def plan_layers(spec: PruneSpec, total: int) -> Selection | None:
+    """Check ``spec`` against a model of ``total`` layers; return its selection when no model is needed.
+
+    None means the criterion must measure the loaded model (a data-driven criterion, or a configuration).
+    """
+    if not spec.given:
+        raise L3PruneError("give one of num_layers, drop_fraction, layers or config")
+    spec.check(total)
+    if spec.layers is not None:
+        return Selection(sorted(spec.layers), f"layers {list(spec.layers)} chosen by the user")
+    return plan(criterion_for(spec), total, spec.size(total), spec.config)
+
+
+def prune_encoder(encoder: LLMEncoder, spec: PruneSpec, *, data: Sequence[str | os.PathLike] | None = None
+                  ) -> LLMEncoder:
+    """Prune a loaded ``encoder`` in place by ``spec`` and record the criterion and its reason."""
+    selection = plan_layers(spec, encoder.num_layers)
+    if selection is None:
+        chosen = criterion_for(spec)
+        triplets = None
+        if data is not None or getattr(chosen, "needs_data", False):
+            from l3prune.data import load_triplets
+
+            triplets = load_triplets(data)
+        selection = chosen.select(encoder, spec.size(encoder.num_layers), config=spec.config, data=triplets)
+    logger.info("criterion %s keeps layers %s (%s)", spec.criterion_name, selection.layers, selection.reason)
+    return encoder.prune(selection.layers, criterion=spec.criterion_name, reason=selection.reason)
+
+
+def load_pruned(model: str | os.PathLike, spec: PruneSpec, *, data: Sequence[str | os.PathLike] | None = None,
+                **load) -> LLMEncoder:
+    """Load ``model`` pruned by ``spec``: only the kept layers when the spec fixes them without the model,
+    else the full model, pruned by its criterion. ``load`` goes to ``LLMEncoder.from_pretrained``."""
+    selection = plan_layers(spec, load_config(resolve(model)).num_hidden_layers)
+    if selection is None:
+        return prune_encoder(LLMEncoder.from_pretrained(model, **load), spec, data=data)
+    logger.info("criterion %s keeps layers %s (%s)", spec.criterion_name, selection.layers, selection.reason)
+    encoder = LLMEncoder.from_pretrained(model, layers=selection.layers, **load)
+    return encoder.record_pruning(spec.criterion_name, selection.reason)
 
 
 def prune_to_folder(
     model: str | os.PathLike,
     out: str | os.PathLike,
+    prune: PruneSpec,
     *,
-    criterion: str = "last",
-    num_layers: int | None = None,
-    drop_fraction: float | None = None,
-    layers: Sequence[int] | None = None,
-    config: str | None = None,
     data: Sequence[str | os.PathLike] | None = None,
     overwrite: bool = False,
     pooling: str | None = None,
@@ -71,19 +92,5 @@ def prune_to_folder(
     out = Path(out)
     if out.exists() and not overwrite:
         raise L3PruneError(f"{out} already exists; choose another --out or pass --overwrite")
-    _check_before_loading(model, criterion, num_layers, drop_fraction, layers)
-    encoder = LLMEncoder.from_pretrained(model, pooling=pooling, max_length=max_length, dtype=dtype, device=device)
-    prune_encoder(encoder, criterion=criterion, num_layers=num_layers, drop_fraction=drop_fraction,
-                  layers=layers, config=config, data=data)
+    encoder = load_pruned(model, prune, data=data, pooling=pooling, max_length=max_length, dtype=dtype, device=device)
     return encoder.save(out, overwrite=overwrite)
-
-
-def _check_before_loading(model, criterion, num_layers, drop_fraction, layers) -> None:
-    """Fail on a bad criterion or size from the config alone, before seconds of weight loading."""
-    from l3prune.loading import load_config, resolve
-    from l3prune.layers import layers_to_keep
-
-    get_criterion(criterion)
-    total = load_config(resolve(model)).num_hidden_layers
-    if num_layers is not None or drop_fraction is not None or layers is not None:
-        layers_to_keep(total, num_layers=num_layers, drop_fraction=drop_fraction, layers=layers)

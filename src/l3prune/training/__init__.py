@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from l3prune.training.config import TrainConfig, build_config, read_recipe
 from l3prune.training.loop import NonFiniteLossError, Trainer, WarmupSchedule
-from l3prune.training.run import PruneSpec, train_encoder, train_to_folder
+from l3prune.training.run import train_encoder, train_to_folder
 
 __all__ = [
     "NonFiniteLossError",
-    "PruneSpec",
     "TrainConfig",
     "Trainer",
     "WarmupSchedule",

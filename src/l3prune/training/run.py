@@ -12,7 +12,7 @@ import logging
 import os
 import shutil
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,8 @@ from tqdm.auto import tqdm
 from l3prune.data import SourceBatchSampler, Triplet, load_triplets
 from l3prune.encoder import LLMEncoder
 from l3prune.errors import L3PruneError
+from l3prune.layers import PruneSpec
+from l3prune.loading import load_config, resolve
 from l3prune.training import distributed
 from l3prune.training.adapters import merge_trained
 from l3prune.training.checkpoint import list_checkpoints, load_checkpoint, save_checkpoint
@@ -34,25 +36,6 @@ logger = logging.getLogger(__name__)
 
 RUN_FILE = "run.json"
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
-
-
-@dataclass(frozen=True)
-class PruneSpec:
-    """How to prune before training: the arguments of ``l3prune.pruning.commands.prune_encoder``."""
-
-    criterion: str | None = None  # default: "l3prune" for a configuration, else "last" (keep the first n)
-    num_layers: int | None = None
-    drop_fraction: float | None = None
-    layers: Sequence[int] | None = None
-    config: str | None = None  # an L3Prune configuration, "small" or "large"
-
-    @property
-    def criterion_name(self) -> str:
-        return self.criterion or ("l3prune" if self.config is not None else "last")
-
-    @property
-    def given(self) -> bool:
-        return any(x is not None for x in (self.num_layers, self.drop_fraction, self.layers, self.config))
 
 
 def train_encoder(
@@ -145,9 +128,9 @@ def train_to_folder(
         record = _open_run_folder(folder, model, prune, config, resume=resume, overwrite=overwrite, env=env)
         triplets = load_triplets(config.data, instructions=config.instructions)
         SourceBatchSampler(triplets, config.batch_size, world_size=env.world_size)  # fail before loading weights
-        encoder = LLMEncoder.from_pretrained(model, pooling=config.pooling, max_length=config.max_length,
-                                             dtype=DTYPES[config.dtype] if config.dtype else None, device=env.device)
-        _prune(encoder, prune, record, config.data, env)
+        load = dict(pooling=config.pooling, max_length=config.max_length,
+                    dtype=DTYPES[config.dtype] if config.dtype else None, device=env.device)
+        encoder = _load_pruned(model, prune, record, config.data, env, load)
         if env.is_main:
             record.update(kept=encoder.settings.kept_layers, pruning=encoder.settings.pruning)
             _write_json(folder / RUN_FILE, record)
@@ -194,27 +177,35 @@ def _open_run_folder(folder: Path, model, prune: PruneSpec, config: TrainConfig,
     return record
 
 
-def _prune(encoder: LLMEncoder, prune: PruneSpec, record: dict[str, Any], data, env: DistEnv) -> None:
-    """Prune on rank 0 (a criterion may scan data), apply the same layers on every rank, note them in ``record``."""
+def _load_pruned(model, prune: PruneSpec, record: dict[str, Any], data, env: DistEnv, load: dict) -> LLMEncoder:
+    """Load ``model`` at the same layers on every rank and note them (indices into ``model``) in ``record``.
+
+    Resuming reuses the interrupted run's layers. Layers that follow from ``prune`` alone (the first n,
+    explicit ones) are the only ones loaded. A criterion that measures the model runs on rank 0 on the
+    full model, and every rank then keeps rank 0's choice.
+    """
+    from l3prune.pruning.commands import plan_layers, prune_encoder
+
     if record.get("kept_current") is not None:  # resuming
-        pruning = record.get("pruning", {})
-        encoder.prune(record["kept_current"], criterion=pruning.get("criterion"), reason=pruning.get("reason"))
-        return
-    if not prune.given:
-        record["kept_current"] = list(range(encoder.num_layers))
-        return
+        pruning = record.get("pruning") or {}
+        encoder = LLMEncoder.from_pretrained(model, layers=record["kept_current"], **load)
+        return encoder.record_pruning(pruning["criterion"], pruning.get("reason")) if pruning.get("criterion") else encoder
+    selection = plan_layers(prune, load_config(resolve(model)).num_hidden_layers) if prune.given else None
+    if selection is not None or not prune.given:
+        encoder = LLMEncoder.from_pretrained(model, layers=selection.layers if selection else None, **load)
+        record["kept_current"] = selection.layers if selection else list(range(encoder.num_layers))
+        return encoder.record_pruning(prune.criterion_name, selection.reason) if selection else encoder
+    encoder = LLMEncoder.from_pretrained(model, **load)
     choice = None
     if env.is_main:
-        from l3prune.pruning.commands import prune_encoder
-
         before = list(encoder.settings.kept_layers)
-        prune_encoder(encoder, criterion=prune.criterion_name, num_layers=prune.num_layers, drop_fraction=prune.drop_fraction,
-                      layers=prune.layers, config=prune.config, data=data)
+        prune_encoder(encoder, prune, data=data)
         choice = ([before.index(i) for i in encoder.settings.kept_layers], dict(encoder.settings.pruning))
     choice = distributed.broadcast(env, choice)
     if not env.is_main:
         encoder.prune(choice[0], criterion=choice[1].get("criterion"), reason=choice[1].get("reason"))
     record["kept_current"] = choice[0]
+    return encoder
 
 
 def _save_output(encoder: LLMEncoder, out: Path, folder: Path, config: TrainConfig, *, overwrite: bool) -> None:

@@ -22,6 +22,7 @@ from torch import nn
 
 from l3prune.architectures import decoder_layers, final_norm
 from l3prune.errors import L3PruneError
+from l3prune.layers import target_num_layers
 
 logger = logging.getLogger(__name__)
 
@@ -167,9 +168,7 @@ class CalibrationCriterion:
     def check_size(self, encoder, num_layers: int | None) -> int:
         if num_layers is None:
             raise L3PruneError(f"criterion {self.name!r} needs a size: --num-layers or --drop-fraction")
-        if not 1 <= num_layers <= encoder.num_layers:
-            raise L3PruneError(f"num_layers must be in 1..{encoder.num_layers}, got {num_layers}")
-        return num_layers
+        return target_num_layers(encoder.num_layers, num_layers=num_layers)
 
     def describe_data(self) -> str:
         return f"{self._texts_used} calibration texts from the triplets (seed {self.seed})"

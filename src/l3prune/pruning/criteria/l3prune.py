@@ -22,12 +22,18 @@ class L3Prune:
         self.num_batches, self.batch_size, self.seed = num_batches, batch_size, seed
         self.profile = profile  # a finished scan of this very model, to skip rescanning
 
+    def plan(self, total: int, num_layers: int | None, *, config: str | None = None) -> Selection | None:
+        """A numeric size needs no scan (L3Prune always keeps a prefix); a configuration does."""
+        if config is not None:
+            return None
+        if num_layers is None:
+            raise L3PruneError("criterion 'l3prune' needs --config small|large, --num-layers or --drop-fraction")
+        return Selection(list(range(num_layers)), f"first {num_layers} of {total} layers "
+                         "(a size was given, so L3Prune has no depth to choose; no scan)")
+
     def select(self, encoder, num_layers, *, config=None, data=None) -> Selection:
         if config is None:
-            if num_layers is None:
-                raise L3PruneError("criterion 'l3prune' needs --config small|large, --num-layers or --drop-fraction")
-            return Selection(list(range(num_layers)), f"first {num_layers} of {encoder.num_layers} layers "
-                             "(a size was given, so L3Prune has no depth to choose; no scan)")
+            return self.plan(encoder.num_layers, num_layers)
         if config not in self.configs:
             raise L3PruneError(f"criterion 'l3prune' has no configuration {config!r}; choose from {list(self.configs)}")
         profile = self.profile

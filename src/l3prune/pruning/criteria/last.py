@@ -1,4 +1,5 @@
-"""The paper's baseline: keep the first n layers and drop the top ones."""
+"""The paper's baseline: keep the first n layers and drop the top ones. Needs no model, so commands
+load only those layers (``plan``)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,10 @@ from l3prune.pruning.criteria import Selection, register
 class KeepFirst:
     configs: tuple[str, ...] = ()
 
-    def select(self, encoder, num_layers, *, config=None, data=None) -> Selection:
+    def plan(self, total: int, num_layers: int | None, *, config: str | None = None) -> Selection:
         if num_layers is None:
             raise L3PruneError("criterion 'last' needs a size: --num-layers or --drop-fraction")
-        return Selection(list(range(num_layers)), f"first {num_layers} of {encoder.num_layers} layers")
+        return Selection(list(range(num_layers)), f"first {num_layers} of {total} layers")
+
+    def select(self, encoder, num_layers, *, config=None, data=None) -> Selection:
+        return self.plan(encoder.num_layers, num_layers)
