@@ -44,7 +44,7 @@ from l3prune.encoder import LLMEncoder  # noqa: E402
 from l3prune.evaluation.baselines import SentenceTransformerEncoder, minilm_path  # noqa: E402
 from l3prune.evaluation.quick import QUICK_SIZES, quick_suite  # noqa: E402
 from l3prune.evaluation.suite import run_suite, write_results  # noqa: E402
-from l3prune.loading import resolve  # noqa: E402
+from l3prune.loading import LoadOptions, resolve  # noqa: E402
 from l3prune.layers import target_num_layers  # noqa: E402
 from l3prune.pruning.criteria import CRITERIA, get_criterion  # noqa: E402
 from l3prune.training.config import build_config  # noqa: E402
@@ -157,10 +157,11 @@ def run_config(cfg: Config, model: str, args, tasks, cache: Path) -> dict:
         if cfg.trained:
             out = cache / "models" / key
             if not out.is_dir():
-                config = build_config(steps=args.steps, batch_size=args.batch_size, max_length=args.train_max_length,
-                                      warmup_steps=args.warmup, seed=cfg.seed, save_every=10, device="cpu")
+                config = build_config(steps=args.steps, batch_size=args.batch_size, warmup_steps=args.warmup,
+                                      seed=cfg.seed, save_every=10)
+                load = LoadOptions(max_length=args.train_max_length, device="cpu")
                 prune = PruneSpec(layers=cfg.layers) if len(cfg.layers) < args.total_layers else PruneSpec()
-                train_to_folder(ref, out, config, prune=prune, run_dir=cache / "runs" / key, resume=True)
+                train_to_folder(ref, out, config, load=load, prune=prune, run_dir=cache / "runs" / key, resume=True)
             encoder = LLMEncoder.from_pretrained(out, max_length=args.eval_max_length, device="cpu")
             saved = _folder_bytes(out)
             info["training"] = json.loads((out / "training.json").read_text())["config"]

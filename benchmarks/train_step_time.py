@@ -83,8 +83,8 @@ def make_trainer(args, num_layers: int) -> Trainer:
     encoder = build_encoder(args, num_layers)
     text = fixed_length_text(encoder, args.length)
     triplets = [Triplet(text, text, text, "bench") for _ in range(args.batch_size)]
-    config = TrainConfig(steps=10**6, batch_size=args.batch_size, max_length=args.length, warmup_steps=0,
-                         gradient_checkpointing=args.gradient_checkpointing, device=args.device)
+    config = TrainConfig(steps=10**6, batch_size=args.batch_size, warmup_steps=0,
+                         gradient_checkpointing=args.gradient_checkpointing)
     return Trainer(encoder, triplets, config)
 
 

@@ -130,3 +130,15 @@ def test_console_script_has_no_traceback_on_bad_input(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "l3prune.cli", "info", str(tmp_path / "missing")],
                           capture_output=True, text=True)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr and "not found" in proc.stderr
+
+
+def test_every_command_offers_the_same_load_options():
+    from l3prune.loading import DTYPE_NAMES
+
+    parser = build_parser()
+    for name, sub in parser._subparsers._group_actions[0].choices.items():
+        flags = {a.dest: a for a in sub._actions}
+        if "model" not in flags:
+            continue
+        assert {"pooling", "max_length", "dtype", "device"} <= set(flags), name
+        assert tuple(flags["dtype"].choices) == DTYPE_NAMES, name

@@ -19,6 +19,7 @@ from l3prune.data import Triplet
 from l3prune.encoder import LLMEncoder
 from l3prune.errors import L3PruneError
 from l3prune.layers import PruneSpec
+from l3prune.loading import LoadOptions
 from l3prune.training import (
     NonFiniteLossError,
     TrainConfig,
@@ -28,8 +29,10 @@ from l3prune.training import (
     train_to_folder,
 )
 from l3prune.training.adapters import merge_trained, prepare_trainable
+from l3prune.training.config import TRAIN_LOAD
 
-FAST = dict(steps=4, batch_size=4, max_length=24, warmup_steps=1, save_every=2, device="cpu")
+FAST = dict(steps=4, batch_size=4, warmup_steps=1, save_every=2)
+LOAD = LoadOptions(max_length=24, device="cpu")
 
 
 def triplet_rows(n: int, source: str) -> list[dict]:
@@ -89,8 +92,9 @@ def train_args(model_dir: Path, data_file: Path, out: Path, *extra: str, steps: 
 def test_defaults_are_the_papers_recipe():
     c = TrainConfig()
     assert (c.lora_r, c.lora_alpha, c.lora_dropout, c.learning_rate) == (16, 32, 0.05, 2e-4)
-    assert (c.warmup_steps, c.steps, c.batch_size, c.max_length, c.loss_scale) == (300, 1000, 64, 512, 50.0)
-    assert c.finetune == "lora" and c.schedule == "linear" and c.dtype is None  # bf16 on GPU, fp32 on CPU
+    assert (c.warmup_steps, c.steps, c.batch_size, c.loss_scale) == (300, 1000, 64, 50.0)
+    assert c.finetune == "lora" and c.schedule == "linear"
+    assert TRAIN_LOAD.max_length == 512 and TRAIN_LOAD.dtype == "auto"  # bf16 on GPU, fp32 on CPU
 
 
 @pytest.mark.parametrize("suffix", [".yaml", ".json"])
@@ -121,6 +125,19 @@ def test_bad_recipe_files_name_the_setting(tmp_path, text, message):
         build_config(recipe)
 
 
+def test_a_recipe_file_sets_training_settings_and_load_options(tmp_path):
+    from l3prune.training import build_load_options, read_recipe
+
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("steps: 5\nmax_length: 128\ndtype: bf16\n")
+    values = read_recipe(recipe)
+    assert build_config(values).steps == 5
+    assert build_load_options(values, dtype="fp32") == LoadOptions(max_length=128, dtype="fp32")
+    assert build_load_options().max_length == 512  # the paper's length, whatever the model saved
+    with pytest.raises(L3PruneError, match="for training"):
+        build_load_options(dtype="fp16")
+
+
 def test_warmup_longer_than_the_run_is_clamped_and_logged(caplog):
     config = build_config(steps=10)
     assert config.effective_warmup == 10 and "clamping it to 10 steps" in caplog.text
@@ -135,7 +152,7 @@ def test_warmup_longer_than_the_run_is_clamped_and_logged(caplog):
 def test_train_saves_a_merged_encoder_that_loads_without_peft(tmp_path, model_dir, data_file):
     out = tmp_path / "out"
     config = build_config(data=[str(data_file)], **FAST)
-    train_to_folder(model_dir, out, config, prune=PruneSpec(num_layers=2))
+    train_to_folder(model_dir, out, config, load=LOAD, prune=PruneSpec(num_layers=2))
     files = {p.name for p in out.iterdir()}
     assert {"model.safetensors", "l3prune.json", "training.json", "train_log.jsonl", "train_loss.png"} <= files
     assert "adapter_config.json" not in files and not any("lora" in k for k in weights(out))
@@ -167,7 +184,7 @@ def test_lora_merge_keeps_the_trained_function(arch):
 
 def test_seeded_runs_are_identical_and_checkpointing_changes_nothing(data_file):
     def run(**extra) -> dict[str, torch.Tensor]:
-        encoder = tiny_encoder("llama", 2)
+        encoder = tiny_encoder("llama", 2, max_length=24)
         train_encoder(encoder, build_config(data=[str(data_file)], **{**FAST, "steps": 3, **extra}))
         return encoder.model.state_dict()
 
@@ -225,7 +242,7 @@ def test_nonfinite_loss_stops_the_run_and_saves_nothing(tmp_path, model_dir, dat
     monkeypatch.setattr(ContrastiveLoss, "forward", lambda self, q, p, n=None: real(self, q, p, n) * float("nan"))
     out = tmp_path / "out"
     with pytest.raises(NonFiniteLossError, match="loss became nan at step 1"):
-        train_to_folder(model_dir, out, build_config(data=[str(data_file)], **FAST))
+        train_to_folder(model_dir, out, build_config(data=[str(data_file)], **FAST), load=LOAD)
     assert not out.exists()
     assert main(train_args(model_dir, data_file, out, "--overwrite")) == 2
     assert "no model was saved" in capsys.readouterr().err and not out.exists()
@@ -302,6 +319,7 @@ def test_train_to_the_first_n_layers_builds_only_those(tmp_path, model_dir, data
     monkeypatch.setattr(modeling_llama.LlamaDecoderLayer, "__init__",
                         lambda self, config, layer_idx, *a, **k: (built.append(layer_idx), real(self, config, layer_idx, *a, **k))[1])
     out = tmp_path / "out"
-    train_to_folder(model_dir, out, build_config(data=[str(data_file)], **{**FAST, "steps": 1}), prune=PruneSpec(num_layers=2))
+    train_to_folder(model_dir, out, build_config(data=[str(data_file)], **{**FAST, "steps": 1}), load=LOAD,
+                    prune=PruneSpec(num_layers=2))
     assert built == [0, 1]
     assert LLMEncoder.from_pretrained(out, device="cpu").settings.pruning["criterion"] == "last"

@@ -11,15 +11,15 @@ import json
 import logging
 import sys
 from collections.abc import Callable
+from dataclasses import MISSING, fields
 from pathlib import Path
-
-import torch
+from typing import Any
 
 from l3prune.errors import L3PruneError
+from l3prune.loading import LoadOptions
+from l3prune.options import field_types
 
 logger = logging.getLogger("l3prune")
-
-DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def _fraction(value: str) -> float:
@@ -36,18 +36,45 @@ def _layer_list(value: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"expected comma-separated layer indices like 0,1,2,5; got {value!r}") from None
 
 
-def add_model_args(parser: argparse.ArgumentParser, *, size: bool = True) -> None:
-    """MODEL plus the loading options every model-consuming command shares."""
+def add_options(parser: argparse.ArgumentParser, cls: type, *, defaults: Any = None) -> None:
+    """One flag per field of a settings dataclass (``max_length`` -> ``--max-length``), typed from its type
+    hints, with its help text and choices. Flags default to None, meaning "not given"; ``defaults`` (an
+    instance) only sets the default shown in the help."""
+    types = field_types(cls)
+    for f in fields(cls):
+        allowed = types[f.name]
+        default = getattr(defaults, f.name) if defaults is not None else (None if f.default is MISSING else f.default)
+        shown = default if default is not None else f.metadata.get("unset")
+        text = f.metadata["help"] + (f" (default: {shown})" if shown is not None else "")
+        kwargs: dict[str, Any] = {"default": None, "help": text}
+        if bool in allowed:
+            kwargs["action"] = argparse.BooleanOptionalAction
+        elif list in allowed:
+            kwargs.update(nargs="+", metavar=f.name.upper().removesuffix("S"))
+        else:
+            kwargs["type"] = int if int in allowed and float not in allowed else float if float in allowed else str
+        if f.metadata.get("choices"):
+            kwargs["choices"] = f.metadata["choices"]
+        parser.add_argument(f"--{f.name.replace('_', '-')}", *f.metadata.get("aliases", ()), dest=f.name, **kwargs)
+
+
+def options_from(args: argparse.Namespace, cls: type) -> dict[str, Any]:
+    """The flags of ``cls``'s fields that were given."""
+    return {f.name: getattr(args, f.name) for f in fields(cls) if getattr(args, f.name, None) is not None}
+
+
+def load_options(args: argparse.Namespace) -> LoadOptions:
+    return LoadOptions(**options_from(args, LoadOptions)).validate()
+
+
+def add_model_args(parser: argparse.ArgumentParser, *, size: bool = True, defaults: LoadOptions | None = None) -> None:
+    """MODEL plus the load options every model-consuming command shares."""
     parser.add_argument("model", help="alias (smollm2-135m, gemma3-270m), model folder, .gguf file or hub id")
     if size:
         group = parser.add_mutually_exclusive_group()
         group.add_argument("--num-layers", type=int, help="keep the first N layers")
         group.add_argument("--drop-fraction", type=_fraction, help="drop this fraction of layers, in [0, 1)")
-    parser.add_argument("--pooling", choices=["mean", "weighted_mean", "last_token", "eos", "bos"],
-                        help="override the pooling (default: the model's saved setting, else weighted_mean)")
-    parser.add_argument("--max-length", type=int, help="maximum tokens per text (longer texts are truncated)")
-    parser.add_argument("--dtype", choices=sorted(DTYPES), help="default: fp32 on CPU, bf16 on GPU")
-    parser.add_argument("--device", help="e.g. cpu, cuda, cuda:1 (default: cuda if available)")
+    add_options(parser, LoadOptions, defaults=defaults)
 
 
 def add_prune_size_args(parser: argparse.ArgumentParser) -> None:
@@ -67,19 +94,11 @@ def prune_spec(args: argparse.Namespace):
                      config=args.config, criterion=args.criterion)
 
 
-def load_encoder(args: argparse.Namespace, **overrides):
+def load_encoder(args: argparse.Namespace):
     from l3prune.encoder import LLMEncoder
 
-    kwargs = dict(
-        num_layers=getattr(args, "num_layers", None),
-        drop_fraction=getattr(args, "drop_fraction", None),
-        pooling=args.pooling,
-        max_length=args.max_length,
-        dtype=DTYPES[args.dtype] if args.dtype else None,
-        device=args.device,
-    )
-    kwargs.update(overrides)
-    return LLMEncoder.from_pretrained(args.model, **kwargs)
+    return LLMEncoder.from_pretrained(args.model, num_layers=getattr(args, "num_layers", None),
+                                      drop_fraction=getattr(args, "drop_fraction", None), load=load_options(args))
 
 
 # --------------------------------------------------------------------------- commands
@@ -110,27 +129,26 @@ def cmd_prune(args: argparse.Namespace) -> None:
     if not spec.given:
         raise L3PruneError("say how much to keep: --num-layers N, --drop-fraction P, --layers I,J,.. or --config small|large")
     path = prune_to_folder(
-        args.model, args.out, spec, data=args.data, overwrite=args.overwrite, pooling=args.pooling, max_length=args.max_length,
-        dtype=DTYPES[args.dtype] if args.dtype else None, device=args.device,
+        args.model, args.out, spec, load=load_options(args), data=args.data, overwrite=args.overwrite,
     )
     print(f"wrote {path}")
 
 
 def cmd_train(args: argparse.Namespace) -> None:
     import os
-    from dataclasses import fields
 
-    from l3prune.training import TrainConfig, build_config, train_to_folder
+    from l3prune.training import TrainConfig, build_config, build_load_options, read_recipe, train_to_folder
 
-    overrides = {f.name: getattr(args, f.name, None) for f in fields(TrainConfig)}
-    config = build_config(args.recipe, **overrides)
+    recipe = read_recipe(args.recipe) if args.recipe else {}
+    config = build_config(recipe, **options_from(args, TrainConfig))
+    load = build_load_options(recipe, **options_from(args, LoadOptions))
     prune = prune_spec(args)
     if args.prompt and not args.export:
         raise L3PruneError("--prompt names instructions for the exported folder; add --export DIR")
     if args.export and Path(args.export).exists() and not args.overwrite:  # checked before hours of training
         raise L3PruneError(f"{args.export} already exists; choose another --export or pass --overwrite")
-    path = train_to_folder(args.model, args.out, config, prune=prune, run_dir=args.run_dir, resume=args.resume,
-                           overwrite=args.overwrite)
+    path = train_to_folder(args.model, args.out, config, load=load, prune=prune, run_dir=args.run_dir,
+                           resume=args.resume, overwrite=args.overwrite)
     if os.environ.get("RANK", "0") != "0":  # under torchrun/accelerate only rank 0 reports and exports
         return
     print(f"wrote {path}")
@@ -179,37 +197,20 @@ def _build_prune(sub) -> None:
 
 
 def _build_train(sub) -> None:
-    from dataclasses import MISSING, fields
-
     from l3prune.training import TrainConfig
+    from l3prune.training.config import TRAIN_LOAD
 
     p = sub.add_parser("train", help="prune, train with the contrastive recipe, merge LoRA and save an encoder",
                        description="Prune a model, train it on (query, positive, negative) triplets with the paper's "
                                    "contrastive recipe (LoRA r16, lr 2e-4, 1000 steps, batch 64), merge the adapters "
                                    "and save a ready encoder. Settings come from the defaults, then --recipe, then "
                                    "flags. Multi-GPU: torchrun --nproc_per_node=K -m l3prune.cli train ...")
-    add_model_args(p, size=False)  # MODEL, --pooling, --max-length, --dtype, --device
+    add_model_args(p, size=False, defaults=TRAIN_LOAD)  # MODEL, --pooling, --max-length, --dtype, --device
     add_prune_size_args(p)
     p.add_argument("--criterion", help="how to choose the layers (default: l3prune with --config, else last = "
                                         "keep the first n)")
     p.add_argument("--recipe", help="YAML or JSON file of training settings (keys as below, with underscores)")
-    shared = {"pooling", "max_length", "dtype", "device"}
-    for f in fields(TrainConfig):
-        if f.name in shared:
-            continue
-        default = f.default if f.default is not MISSING else None
-        text = f.metadata["help"]
-        kwargs: dict = {"default": None, "help": text if "default" in text else f"{text} (default: {default})"}
-        if f.type == "bool":
-            kwargs["action"] = argparse.BooleanOptionalAction
-        elif f.type.startswith("list"):
-            kwargs.update(nargs="+", metavar=f.name.upper().removesuffix("S"))
-        else:
-            kwargs["type"] = {"int": int, "float": float}.get(f.type.split(" |")[0], str)
-        if f.metadata.get("choices"):
-            kwargs["choices"] = f.metadata["choices"]
-        names = [f"--{f.name.replace('_', '-')}"] + (["--lr"] if f.name == "learning_rate" else [])
-        p.add_argument(*names, dest=f.name, **kwargs)
+    add_options(p, TrainConfig)
     p.add_argument("--out", required=True, help="output folder for the trained encoder")
     p.add_argument("--run-dir", help="checkpoints, loss log and curve (default: OUT.run)")
     p.add_argument("--resume", action="store_true", help="continue from the run folder's latest checkpoint")
@@ -224,8 +225,7 @@ def cmd_scan(args: argparse.Namespace) -> None:
 
     profile, paths = scan_model(
         args.model, args.out or f"scan_{_stem(args.model)}", data=args.data, num_batches=args.num_batches,
-        batch_size=args.batch_size, seed=args.seed, pooling=args.pooling, max_length=args.max_length,
-        dtype=DTYPES[args.dtype] if args.dtype else None, device=args.device,
+        batch_size=args.batch_size, seed=args.seed, load=load_options(args),
     )
     print(f"small = {profile.small} layers (loss {profile.loss_mean[profile.small - 1]:.4f}), "
           f"large = {profile.large} layers (loss {profile.loss_mean[profile.large - 1]:.4f}) of {profile.num_layers}")

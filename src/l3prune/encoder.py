@@ -25,8 +25,8 @@ from tqdm.auto import tqdm
 from l3prune.architectures import decoder_layers
 from l3prune.errors import L3PruneError
 from l3prune.layers import PruneSpec, is_prefix, keep_layers, layers_to_keep
-from l3prune.loading import default_device, load_base_model, load_config, load_tokenizer, resolve
-from l3prune.pooling import check_pooling, pool
+from l3prune.loading import LoadOptions, default_device, load_base_model, load_config, load_tokenizer, resolve
+from l3prune.pooling import pool
 
 logger = logging.getLogger(__name__)
 
@@ -48,11 +48,11 @@ class EncoderSettings:
     pruning: dict = field(default_factory=dict)  # criterion and reason, recorded by whoever pruned
 
     def validate(self) -> EncoderSettings:
-        check_pooling(self.pooling)
+        if self.pooling is None or self.max_length is None:
+            raise L3PruneError("an encoder needs a pooling and a max_length")
+        LoadOptions(pooling=self.pooling, max_length=self.max_length).validate()
         if self.padding_side not in ("left", "right"):
             raise L3PruneError(f"padding_side must be 'left' or 'right', got {self.padding_side!r}")
-        if not isinstance(self.max_length, int) or self.max_length < 2:
-            raise L3PruneError(f"max_length must be an integer >= 2, got {self.max_length!r}")
         if "{instruction}" not in self.instruction_template:
             raise L3PruneError("instruction_template must contain '{instruction}'")
         return self
@@ -81,13 +81,14 @@ class LLMEncoder(nn.Module):
         reference: str | os.PathLike,
         *,
         prune: PruneSpec | None = None,
+        load: LoadOptions | None = None,
         num_layers: int | None = None,
         drop_fraction: float | None = None,
         layers: Sequence[int] | None = None,
         pooling: str | None = None,
         max_length: int | None = None,
         padding_side: str | None = None,
-        dtype: torch.dtype | None = None,
+        dtype: str | torch.dtype | None = None,
         device: str | None = None,
     ) -> LLMEncoder:
         """Load an alias, folder, GGUF file or hub id, optionally keeping only some of its layers.
@@ -95,13 +96,19 @@ class LLMEncoder(nn.Module):
         Which layers: a ``PruneSpec`` as ``prune``, or its fields ``num_layers``, ``drop_fraction`` or
         ``layers`` as keywords. Keeping the first n layers loads them directly, without ever allocating
         the others; any other set loads the full model, then prunes. Specs whose criterion measures
-        the model are for ``l3prune.pruning.commands.prune_encoder``.
+        the model are for ``l3prune.pruning.commands.prune_encoder``. How to load: ``LoadOptions`` as
+        ``load``, or its fields as keywords; ``dtype`` is a name (``auto``, ``fp32``, ``bf16``, ``fp16``)
+        or a torch dtype.
         """
         sized = num_layers is not None or drop_fraction is not None or layers is not None
         if prune is not None and sized:
             raise L3PruneError("give prune=PruneSpec(...) or num_layers/drop_fraction/layers, not both")
         spec = prune if prune is not None else PruneSpec(num_layers=num_layers, drop_fraction=drop_fraction,
                                                          layers=layers)
+        if load is not None:
+            if any(v is not None for v in (pooling, max_length, dtype, device)):
+                raise L3PruneError("give load=LoadOptions(...) or pooling/max_length/dtype/device, not both")
+            pooling, max_length, dtype, device = load.validate().pooling, load.max_length, load.dtype, load.device
         source = resolve(reference)
         settings = _read_settings(source.location) or EncoderSettings(base_model=source.reference)
         for name, value in (("pooling", pooling), ("max_length", max_length), ("padding_side", padding_side)):

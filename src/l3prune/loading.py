@@ -2,6 +2,9 @@
 
 GGUF files are dequantised once into a cached safetensors folder, because transformers' GGUF path
 takes ~17 s per load while a safetensors folder loads in about a second.
+
+Also the load options every command shares (``LoadOptions``: pooling, max length, dtype, device), the
+one dtype table (``DTYPES``) and the one place a dtype name becomes a torch dtype (``resolve_dtype``).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import os
 import re
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import torch
@@ -22,6 +25,8 @@ from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoTokeni
 from l3prune.architectures import arch_spec
 from l3prune.errors import L3PruneError
 from l3prune.layers import truncate_config
+from l3prune.options import check_choices, check_types, described
+from l3prune.pooling import POOLING_MODES, check_pooling
 
 logger = logging.getLogger(__name__)
 
@@ -120,6 +125,11 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+#: The dtype names every command accepts; ``auto`` picks ``default_dtype`` for the device.
+DTYPES: dict[str, torch.dtype] = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+DTYPE_NAMES = ("auto", *DTYPES)
+
+
 def default_dtype(device: str | torch.device) -> torch.dtype:
     """fp32 on CPU (bf16 matmuls are slow there); bf16 on GPUs that support it."""
     if torch.device(device).type == "cuda" and torch.cuda.is_bf16_supported():
@@ -127,11 +137,53 @@ def default_dtype(device: str | torch.device) -> torch.dtype:
     return torch.float32
 
 
+def resolve_dtype(dtype: str | torch.dtype | None, device: str | torch.device) -> torch.dtype:
+    """The torch dtype for a name in ``DTYPE_NAMES`` (``auto`` or None: ``default_dtype(device)``)."""
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype is None or dtype == "auto":
+        return default_dtype(device)
+    if dtype not in DTYPES:
+        raise L3PruneError(f"dtype must be one of {list(DTYPE_NAMES)}, got {dtype!r}")
+    return DTYPES[dtype]
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """How a command loads a model, shared by every command: each field is also a flag (``--max-length``).
+
+    ``pooling`` and ``max_length`` left as None keep the model's saved setting (weighted_mean and 512 for a
+    model l3prune has not saved).
+    """
+
+    pooling: str | None = described(None, "override the pooling", choices=POOLING_MODES,
+                                    unset="the model's saved setting, else weighted_mean")
+    max_length: int | None = described(None, "maximum tokens per text (longer texts are truncated)",
+                                       unset="the model's saved setting, else 512")
+    dtype: str = described("auto", "weights dtype; auto = bf16 on GPUs that support it, else fp32",
+                           choices=DTYPE_NAMES)
+    device: str | None = described(None, "e.g. cpu, cuda, cuda:1", unset="cuda if available")
+
+    def validate(self) -> LoadOptions:
+        """Check every value; messages name the setting and the fix."""
+        check_types(self)
+        check_choices(self)
+        if self.pooling is not None:
+            check_pooling(self.pooling)
+        if self.max_length is not None and self.max_length < 2:
+            raise L3PruneError(f"max_length must be an integer >= 2, got {self.max_length!r}")
+        return self
+
+    def encoder_kwargs(self) -> dict:
+        """The keywords of ``LLMEncoder.from_pretrained`` these options set."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
 def load_base_model(
     source: ModelSource,
     *,
     num_layers: int | None = None,
-    dtype: torch.dtype | None = None,
+    dtype: str | torch.dtype | None = None,
     device: str | torch.device = "cpu",
     causal_lm: bool = False,
 ):
@@ -143,7 +195,7 @@ def load_base_model(
     config = load_config(source)
     if num_layers is not None:
         truncate_config(config, num_layers)
-    dtype = dtype or default_dtype(device)
+    dtype = resolve_dtype(dtype, device)
     cls = AutoModelForCausalLM if causal_lm else AutoModel
     # The dropped layers' weights are expected "unexpected keys"; hide transformers' report of them
     # and check for the keys that would really matter (missing ones) ourselves.

@@ -13,12 +13,10 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-import torch
-
 from l3prune.encoder import LLMEncoder
 from l3prune.errors import L3PruneError
 from l3prune.layers import PruneSpec
-from l3prune.loading import load_config, resolve
+from l3prune.loading import LoadOptions, load_config, resolve
 from l3prune.pruning.criteria import Criterion, Selection, get_criterion, plan
 
 logger = logging.getLogger(__name__)
@@ -64,15 +62,15 @@ def prune_encoder(encoder: LLMEncoder, spec: PruneSpec, *, data: Sequence[str | 
     return encoder.prune(selection.layers, criterion=spec.criterion_name, reason=selection.reason)
 
 
-def load_pruned(model: str | os.PathLike, spec: PruneSpec, *, data: Sequence[str | os.PathLike] | None = None,
-                **load) -> LLMEncoder:
+def load_pruned(model: str | os.PathLike, spec: PruneSpec, *, load: LoadOptions | None = None,
+                data: Sequence[str | os.PathLike] | None = None) -> LLMEncoder:
     """Load ``model`` pruned by ``spec``: only the kept layers when the spec fixes them without the model,
-    else the full model, pruned by its criterion. ``load`` goes to ``LLMEncoder.from_pretrained``."""
+    else the full model, pruned by its criterion."""
     selection = plan_layers(spec, load_config(resolve(model)).num_hidden_layers)
     if selection is None:
-        return prune_encoder(LLMEncoder.from_pretrained(model, **load), spec, data=data)
+        return prune_encoder(LLMEncoder.from_pretrained(model, load=load), spec, data=data)
     logger.info("criterion %s keeps layers %s (%s)", spec.criterion_name, selection.layers, selection.reason)
-    encoder = LLMEncoder.from_pretrained(model, layers=selection.layers, **load)
+    encoder = LLMEncoder.from_pretrained(model, prune=PruneSpec(layers=selection.layers), load=load)
     return encoder.record_pruning(spec.criterion_name, selection.reason)
 
 
@@ -81,16 +79,13 @@ def prune_to_folder(
     out: str | os.PathLike,
     prune: PruneSpec,
     *,
+    load: LoadOptions | None = None,
     data: Sequence[str | os.PathLike] | None = None,
     overwrite: bool = False,
-    pooling: str | None = None,
-    max_length: int | None = None,
-    dtype: torch.dtype | None = None,
-    device: str | None = None,
 ) -> Path:
     """Load ``model``, prune it and save it to ``out``; refuses an existing ``out`` before any work."""
     out = Path(out)
     if out.exists() and not overwrite:
         raise L3PruneError(f"{out} already exists; choose another --out or pass --overwrite")
-    encoder = load_pruned(model, prune, data=data, pooling=pooling, max_length=max_length, dtype=dtype, device=device)
+    encoder = load_pruned(model, prune, load=load, data=data)
     return encoder.save(out, overwrite=overwrite)

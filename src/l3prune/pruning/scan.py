@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 from l3prune.architectures import final_norm
 from l3prune.data import SourceBatchSampler, Triplet, load_triplets
 from l3prune.errors import L3PruneError
+from l3prune.loading import LoadOptions
 from l3prune.losses import contrastive_loss_per_example
 from l3prune.pooling import pool
 
@@ -221,17 +222,14 @@ def scan_model(
     num_batches: int = DEFAULT_NUM_BATCHES,
     batch_size: int = DEFAULT_BATCH_SIZE,
     seed: int = 0,
-    pooling: str | None = None,
-    max_length: int | None = None,
-    dtype: torch.dtype | None = None,
-    device: str | None = None,
+    load: LoadOptions | None = None,
 ) -> tuple[LayerProfile, dict[str, Path]]:
     """``l3prune scan``: load triplets (checked before the model loads), scan, write JSON/CSV/PNG."""
     from l3prune.encoder import LLMEncoder
 
     triplets = load_triplets(data)
     scan_sampler(triplets, num_batches=num_batches, batch_size=batch_size, seed=seed)
-    encoder = LLMEncoder.from_pretrained(model, pooling=pooling, max_length=max_length, dtype=dtype, device=device)
+    encoder = LLMEncoder.from_pretrained(model, load=load)
     profile = scan_layers(encoder, triplets, num_batches=num_batches, batch_size=batch_size, seed=seed)
     profile.settings["data"] = [str(d) for d in data] if data else "shipped triplets"
     return profile, profile.save(out)

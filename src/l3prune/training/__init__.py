@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from l3prune.training.config import TrainConfig, build_config, read_recipe
+from l3prune.training.config import TrainConfig, build_config, build_load_options, read_recipe
 from l3prune.training.loop import NonFiniteLossError, Trainer, WarmupSchedule
 from l3prune.training.run import train_encoder, train_to_folder
 
@@ -12,6 +12,7 @@ __all__ = [
     "Trainer",
     "WarmupSchedule",
     "build_config",
+    "build_load_options",
     "read_recipe",
     "train_encoder",
     "train_to_folder",

@@ -12,22 +12,21 @@ import logging
 import os
 import shutil
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-import torch
 from tqdm.auto import tqdm
 
 from l3prune.data import SourceBatchSampler, Triplet, load_triplets
 from l3prune.encoder import LLMEncoder
 from l3prune.errors import L3PruneError
 from l3prune.layers import PruneSpec
-from l3prune.loading import load_config, resolve
+from l3prune.loading import LoadOptions, load_config, resolve
 from l3prune.training import distributed
 from l3prune.training.adapters import merge_trained
 from l3prune.training.checkpoint import list_checkpoints, load_checkpoint, save_checkpoint
-from l3prune.training.config import TrainConfig, config_differences
+from l3prune.training.config import TRAIN_LOAD, TrainConfig, check_train_load, config_differences
 from l3prune.training.distributed import DistEnv
 from l3prune.training.history import LossLog, plot_loss
 from l3prune.training.loop import Trainer
@@ -35,7 +34,6 @@ from l3prune.training.loop import Trainer
 logger = logging.getLogger(__name__)
 
 RUN_FILE = "run.json"
-DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
 
 def train_encoder(
@@ -55,16 +53,12 @@ def train_encoder(
     """
     env = env or DistEnv(device=str(encoder.device))
     triplets = list(triplets) if triplets is not None else load_triplets(config.data, instructions=config.instructions)
-    if config.max_length != encoder.settings.max_length or config.pooling:
-        encoder.settings.max_length = config.max_length
-        encoder.settings.pooling = config.pooling or encoder.settings.pooling
-        encoder.settings.validate()
     trainer = Trainer(encoder, triplets, config, env)
     folder = Path(run_dir) if run_dir is not None else None
     log = LossLog(folder, config.log_format) if folder is not None else None
     if folder is not None and resume and (found := list_checkpoints(folder / "checkpoints")):
         state = load_checkpoint(found[-1][1])
-        changed = config_differences(state["config"], config)
+        changed = config_differences(state["config"], config.to_dict())
         if changed:
             raise L3PruneError("the recipe differs from the interrupted run's: " + "; ".join(changed)
                                + ". Resume with the same settings, or start over with --overwrite")
@@ -99,7 +93,7 @@ def _checkpoint(trainer: Trainer, folder: Path, log: LossLog | None, env: DistEn
 
 def _title(encoder: LLMEncoder, config: TrainConfig) -> str:
     return (f"{encoder.settings.base_model}, {encoder.num_layers} layers: batch {config.batch_size}, "
-            f"max length {config.max_length}, lr {config.learning_rate:g}")
+            f"max length {encoder.settings.max_length}, lr {config.learning_rate:g}")
 
 
 def train_to_folder(
@@ -107,30 +101,31 @@ def train_to_folder(
     out: str | os.PathLike,
     config: TrainConfig | None = None,
     *,
+    load: LoadOptions | None = None,
     prune: PruneSpec | None = None,
     run_dir: str | os.PathLike | None = None,
     resume: bool = False,
     overwrite: bool = False,
 ) -> Path:
-    """Load ``model``, prune it by ``prune``, train it by ``config`` and save the merged encoder to ``out``.
+    """Load ``model`` by ``load`` (default ``TRAIN_LOAD``), prune it by ``prune``, train it by ``config`` and
+    save the merged encoder to ``out``.
 
     The output loads with ``LLMEncoder.from_pretrained(out)``: no base model and no peft needed.
     Runs unchanged under ``torchrun``/``accelerate launch`` (DDP); ``config.batch_size`` is global.
     """
     config = (config or TrainConfig()).validate()
+    load = check_train_load(load or TRAIN_LOAD)
     prune = prune or PruneSpec()
     out = Path(out)
     folder = Path(run_dir) if run_dir is not None else out.with_name(out.name + ".run")
     if out.exists() and not overwrite:
         raise L3PruneError(f"{out} already exists; choose another --out or pass --overwrite")
-    env = distributed.setup(config.device)
+    env = distributed.setup(load.device)
     try:
-        record = _open_run_folder(folder, model, prune, config, resume=resume, overwrite=overwrite, env=env)
+        record = _open_run_folder(folder, model, prune, config, load, resume=resume, overwrite=overwrite, env=env)
         triplets = load_triplets(config.data, instructions=config.instructions)
         SourceBatchSampler(triplets, config.batch_size, world_size=env.world_size)  # fail before loading weights
-        load = dict(pooling=config.pooling, max_length=config.max_length,
-                    dtype=DTYPES[config.dtype] if config.dtype else None, device=env.device)
-        encoder = _load_pruned(model, prune, record, config.data, env, load)
+        encoder = _load_pruned(model, prune, record, config.data, env, replace(load, device=env.device))
         if env.is_main:
             record.update(kept=encoder.settings.kept_layers, pruning=encoder.settings.pruning)
             _write_json(folder / RUN_FILE, record)
@@ -143,11 +138,11 @@ def train_to_folder(
     return out
 
 
-def _open_run_folder(folder: Path, model, prune: PruneSpec, config: TrainConfig, *, resume: bool,
-                     overwrite: bool, env: DistEnv) -> dict[str, Any]:
+def _open_run_folder(folder: Path, model, prune: PruneSpec, config: TrainConfig, load: LoadOptions, *,
+                     resume: bool, overwrite: bool, env: DistEnv) -> dict[str, Any]:
     """Check the run folder against this request; returns the run record (with its layers when resuming)."""
     record = {"model": str(model), "prune": _jsonable(asdict(prune)), "config": config.to_dict(),
-              "world_size": env.world_size}
+              "load": asdict(load), "world_size": env.world_size}
     saved = _read_json(folder / RUN_FILE)
     if folder.exists() and saved is None and any(folder.iterdir()):
         raise L3PruneError(f"run folder {folder} exists and is not an l3prune run; pass another --run-dir")
@@ -167,6 +162,10 @@ def _open_run_folder(folder: Path, model, prune: PruneSpec, config: TrainConfig,
         if changed:
             raise L3PruneError(f"--resume: {', '.join(changed)} differ from the run in {folder} "
                                f"(saved {[saved[k] for k in changed]}); resume with the same model and pruning")
+        changed = config_differences(_saved_load(saved), record["load"])
+        if changed:
+            raise L3PruneError("the load options differ from the interrupted run's: " + "; ".join(changed)
+                               + ". Resume with the same settings, or start over with --overwrite")
         if checkpoints:  # reuse the chosen layers: no second scan, and surely the same ones
             record["kept_current"], record["pruning"] = saved.get("kept_current"), saved.get("pruning") or {}
     elif resume:
@@ -177,7 +176,16 @@ def _open_run_folder(folder: Path, model, prune: PruneSpec, config: TrainConfig,
     return record
 
 
-def _load_pruned(model, prune: PruneSpec, record: dict[str, Any], data, env: DistEnv, load: dict) -> LLMEncoder:
+def _saved_load(saved: dict[str, Any]) -> dict[str, Any]:
+    """A saved record's load options; records from before they had their own entry kept them in "config"."""
+    if "load" in saved:
+        return saved["load"]
+    old = saved.get("config", {})
+    return {"pooling": old.get("pooling"), "max_length": old.get("max_length"), "dtype": old.get("dtype") or "auto",
+            "device": old.get("device")}
+
+
+def _load_pruned(model, prune: PruneSpec, record: dict[str, Any], data, env: DistEnv, load: LoadOptions) -> LLMEncoder:
     """Load ``model`` at the same layers on every rank and note them (indices into ``model``) in ``record``.
 
     Resuming reuses the interrupted run's layers. Layers that follow from ``prune`` alone (the first n,
@@ -188,14 +196,14 @@ def _load_pruned(model, prune: PruneSpec, record: dict[str, Any], data, env: Dis
 
     if record.get("kept_current") is not None:  # resuming
         pruning = record.get("pruning") or {}
-        encoder = LLMEncoder.from_pretrained(model, layers=record["kept_current"], **load)
+        encoder = LLMEncoder.from_pretrained(model, layers=record["kept_current"], load=load)
         return encoder.record_pruning(pruning["criterion"], pruning.get("reason")) if pruning.get("criterion") else encoder
     selection = plan_layers(prune, load_config(resolve(model)).num_hidden_layers) if prune.given else None
     if selection is not None or not prune.given:
-        encoder = LLMEncoder.from_pretrained(model, layers=selection.layers if selection else None, **load)
+        encoder = LLMEncoder.from_pretrained(model, layers=selection.layers if selection else None, load=load)
         record["kept_current"] = selection.layers if selection else list(range(encoder.num_layers))
         return encoder.record_pruning(prune.criterion_name, selection.reason) if selection else encoder
-    encoder = LLMEncoder.from_pretrained(model, **load)
+    encoder = LLMEncoder.from_pretrained(model, load=load)
     choice = None
     if env.is_main:
         before = list(encoder.settings.kept_layers)
