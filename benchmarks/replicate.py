@@ -164,7 +164,8 @@ def run_config(cfg: Config, model: str, args, tasks, cache: Path) -> dict:
                 train_to_folder(ref, out, config, load=load, prune=prune, run_dir=cache / "runs" / key, resume=True)
             encoder = LLMEncoder.from_pretrained(out, max_length=args.eval_max_length, device="cpu")
             saved = _folder_bytes(out)
-            info["training"] = json.loads((out / "training.json").read_text())["config"]
+            summary = json.loads((out / "training.json").read_text())
+            info["training"] = {**summary["config"], **(summary.get("load") or {})}
         else:
             encoder = LLMEncoder.from_pretrained(ref, max_length=args.eval_max_length, device="cpu")
             if len(cfg.layers) < encoder.num_layers:

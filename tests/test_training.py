@@ -323,3 +323,25 @@ def test_train_to_the_first_n_layers_builds_only_those(tmp_path, model_dir, data
                     prune=PruneSpec(num_layers=2))
     assert built == [0, 1]
     assert LLMEncoder.from_pretrained(out, device="cpu").settings.pruning["criterion"] == "last"
+
+
+def test_run_record_round_trips_and_is_the_one_resume_check(tmp_path):
+    from dataclasses import replace
+
+    from l3prune.training.record import RunRecord
+
+    record = RunRecord.start("m", PruneSpec(num_layers=2), TrainConfig(), TRAIN_LOAD, 1)
+    record.save(tmp_path)
+    saved = RunRecord.read(tmp_path)
+    assert saved == record
+    replace(record, load={**record.load, "device": "cuda"}).check_resume(saved, where="x")  # run-only
+    with pytest.raises(L3PruneError, match="max_length: 512 -> 128"):
+        replace(record, load={**record.load, "max_length": 128}).check_resume(saved, where="x")
+    with pytest.raises(L3PruneError, match="written by 1 process"):
+        replace(record, world_size=2).check_resume(saved, where="x")
+    with pytest.raises(L3PruneError, match="prune differ"):
+        replace(record, prune={"num_layers": 3}).check_resume(saved, where="x", settings=False)
+    legacy = {"model": "m", "prune": record.prune, "config": {**record.config, "max_length": 512, "dtype": None},
+              "world_size": 1}
+    (tmp_path / "run.json").write_text(json.dumps(legacy))  # written before load options had their own entry
+    record.check_resume(RunRecord.read(tmp_path), where="x")

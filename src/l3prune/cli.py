@@ -135,8 +135,6 @@ def cmd_prune(args: argparse.Namespace) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> None:
-    import os
-
     from l3prune.training import TrainConfig, build_config, build_load_options, read_recipe, train_to_folder
 
     recipe = read_recipe(args.recipe) if args.recipe else {}
@@ -145,20 +143,12 @@ def cmd_train(args: argparse.Namespace) -> None:
     prune = prune_spec(args)
     if args.prompt and not args.export:
         raise L3PruneError("--prompt names instructions for the exported folder; add --export DIR")
-    if args.export and Path(args.export).exists() and not args.overwrite:  # checked before hours of training
-        raise L3PruneError(f"{args.export} already exists; choose another --export or pass --overwrite")
-    path = train_to_folder(args.model, args.out, config, load=load, prune=prune, run_dir=args.run_dir,
-                           resume=args.resume, overwrite=args.overwrite)
-    if os.environ.get("RANK", "0") != "0":  # under torchrun/accelerate only rank 0 reports and exports
-        return
-    print(f"wrote {path}")
-    if args.export:
-        from l3prune.export import export_sentence_transformers
-
-        exported = export_sentence_transformers(path, args.export, prompts=dict(args.prompt or []),
-                                                normalize=args.normalize, overwrite=args.overwrite,
-                                                require_stock=args.require_stock)
-        print(f"wrote {exported} (sentence-transformers)")
+    written = train_to_folder(args.model, args.out, config, load=load, prune=prune, run_dir=args.run_dir,
+                              resume=args.resume, overwrite=args.overwrite, export=args.export,
+                              prompts=dict(args.prompt or []), normalize=args.normalize,
+                              require_stock=args.require_stock)
+    for kind, path in written.items():  # empty except on the main rank under torchrun/accelerate
+        print(f"wrote {path}" + (" (sentence-transformers)" if kind == "sentence_transformers" else ""))
 
 
 def _build_info(sub) -> None:

@@ -171,8 +171,3 @@ def check_train_load(load: LoadOptions) -> LoadOptions:
                            "(fp16 weights would need loss scaling)")
     return load
 
-
-def config_differences(saved: Mapping[str, Any], now: Mapping[str, Any]) -> list[str]:
-    """Settings (outside ``RUN_ONLY``) whose value differs from a saved run's, as 'key: saved -> now'."""
-    return [f"{key}: {saved.get(key)!r} -> {now[key]!r}" for key in now
-            if key not in RUN_ONLY and saved.get(key) != now[key]]

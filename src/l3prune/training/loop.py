@@ -136,9 +136,7 @@ class Trainer:
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
-        if state["world_size"] != self.env.world_size:
-            raise L3PruneError(f"the checkpoint was written by {state['world_size']} process(es) but this run has "
-                               f"{self.env.world_size}; resume with the same number of processes")
+        """Continue from ``state``; whether it may be resumed at all is ``RunRecord.check_resume``'s call."""
         load_trainable_state(self.encoder.model, state["trainable"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])

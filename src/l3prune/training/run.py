@@ -1,20 +1,19 @@
 """``l3prune train``: load, prune, train with checkpoints, merge the adapters and save a ready encoder.
 
 A run keeps its working files in a run folder (default ``<out>.run``): ``run.json`` (what is being
-trained), the loss log and curve, and the latest checkpoint. The output folder appears only at the
+trained: ``RunRecord``), the loss log and curve, and the latest checkpoint. The output folder appears only at the
 very end, complete, by a rename; it holds the merged encoder plus ``training.json`` and the loss curve.
+``train_to_folder`` also does what only the main rank does under DDP: saving, and the optional export.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
 from collections.abc import Sequence
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from tqdm.auto import tqdm
 
@@ -26,15 +25,13 @@ from l3prune.loading import LoadOptions, load_config, resolve
 from l3prune.training import distributed
 from l3prune.training.adapters import merge_trained
 from l3prune.training.checkpoint import list_checkpoints, load_checkpoint, save_checkpoint
-from l3prune.training.config import TRAIN_LOAD, TrainConfig, check_train_load, config_differences
+from l3prune.training.config import TRAIN_LOAD, TrainConfig, check_train_load
 from l3prune.training.distributed import DistEnv
 from l3prune.training.history import LossLog, plot_loss
 from l3prune.training.loop import Trainer
+from l3prune.training.record import RunRecord, write_json
 
 logger = logging.getLogger(__name__)
-
-RUN_FILE = "run.json"
-
 
 def train_encoder(
     encoder: LLMEncoder,
@@ -58,10 +55,7 @@ def train_encoder(
     log = LossLog(folder, config.log_format) if folder is not None else None
     if folder is not None and resume and (found := list_checkpoints(folder / "checkpoints")):
         state = load_checkpoint(found[-1][1])
-        changed = config_differences(state["config"], config.to_dict())
-        if changed:
-            raise L3PruneError("the recipe differs from the interrupted run's: " + "; ".join(changed)
-                               + ". Resume with the same settings, or start over with --overwrite")
+        RunRecord(config.to_dict(), env.world_size).check_resume(RunRecord.from_checkpoint(state), where=str(folder))
         trainer.load_state(state)
         logger.info("resuming at step %d of %d from %s", trainer.step, config.steps, found[-1][1])
     if log is not None and env.is_main:
@@ -106,12 +100,19 @@ def train_to_folder(
     run_dir: str | os.PathLike | None = None,
     resume: bool = False,
     overwrite: bool = False,
-) -> Path:
+    export: str | os.PathLike | None = None,
+    prompts: dict[str, str] | None = None,
+    normalize: bool = False,
+    require_stock: bool = False,
+) -> dict[str, Path]:
     """Load ``model`` by ``load`` (default ``TRAIN_LOAD``), prune it by ``prune``, train it by ``config`` and
-    save the merged encoder to ``out``.
+    save the merged encoder to ``out``; with ``export``, also write a sentence-transformers folder there
+    (``prompts``, ``normalize`` and ``require_stock`` as in ``export_sentence_transformers``).
 
-    The output loads with ``LLMEncoder.from_pretrained(out)``: no base model and no peft needed.
-    Runs unchanged under ``torchrun``/``accelerate launch`` (DDP); ``config.batch_size`` is global.
+    Returns what this process wrote: ``{"encoder": out}`` plus ``"sentence_transformers"`` with an export;
+    empty on every rank but the main one. The output loads with ``LLMEncoder.from_pretrained(out)``: no base
+    model and no peft needed. Runs unchanged under ``torchrun``/``accelerate launch`` (DDP);
+    ``config.batch_size`` is global.
     """
     config = (config or TrainConfig()).validate()
     load = check_train_load(load or TRAIN_LOAD)
@@ -120,30 +121,37 @@ def train_to_folder(
     folder = Path(run_dir) if run_dir is not None else out.with_name(out.name + ".run")
     if out.exists() and not overwrite:
         raise L3PruneError(f"{out} already exists; choose another --out or pass --overwrite")
+    if export is not None and Path(export).exists() and not overwrite:  # checked before hours of training
+        raise L3PruneError(f"{export} already exists; choose another --export or pass --overwrite")
     env = distributed.setup(load.device)
+    written: dict[str, Path] = {}
     try:
-        record = _open_run_folder(folder, model, prune, config, load, resume=resume, overwrite=overwrite, env=env)
+        record = _open_run_folder(folder, RunRecord.start(model, prune, config, load, env.world_size),
+                                  resume=resume, overwrite=overwrite, env=env)
         triplets = load_triplets(config.data, instructions=config.instructions)
         SourceBatchSampler(triplets, config.batch_size, world_size=env.world_size)  # fail before loading weights
         encoder = _load_pruned(model, prune, record, config.data, env, replace(load, device=env.device))
         if env.is_main:
-            record.update(kept=encoder.settings.kept_layers, pruning=encoder.settings.pruning)
-            _write_json(folder / RUN_FILE, record)
+            record.kept, record.pruning = encoder.settings.kept_layers, encoder.settings.pruning
+            record.save(folder)
         train_encoder(encoder, config, triplets=triplets, run_dir=folder, resume=resume, env=env)
-        if env.is_main:
-            _save_output(encoder, out, folder, config, overwrite=overwrite)
+        if env.is_main:  # only the main rank writes outputs
+            written["encoder"] = _save_output(encoder, out, folder, config, record, overwrite=overwrite)
+            if export is not None:
+                from l3prune.export import export_sentence_transformers
+
+                written["sentence_transformers"] = export_sentence_transformers(
+                    encoder, export, prompts=prompts, normalize=normalize, overwrite=overwrite,
+                    require_stock=require_stock)
         distributed.barrier(env)
     finally:
         distributed.teardown(env)
-    return out
+    return written
 
 
-def _open_run_folder(folder: Path, model, prune: PruneSpec, config: TrainConfig, load: LoadOptions, *,
-                     resume: bool, overwrite: bool, env: DistEnv) -> dict[str, Any]:
+def _open_run_folder(folder: Path, record: RunRecord, *, resume: bool, overwrite: bool, env: DistEnv) -> RunRecord:
     """Check the run folder against this request; returns the run record (with its layers when resuming)."""
-    record = {"model": str(model), "prune": _jsonable(asdict(prune)), "config": config.to_dict(),
-              "load": asdict(load), "world_size": env.world_size}
-    saved = _read_json(folder / RUN_FILE)
+    saved = RunRecord.read(folder)
     if folder.exists() and saved is None and any(folder.iterdir()):
         raise L3PruneError(f"run folder {folder} exists and is not an l3prune run; pass another --run-dir")
     checkpoints = list_checkpoints(folder / "checkpoints")
@@ -158,16 +166,10 @@ def _open_run_folder(folder: Path, model, prune: PruneSpec, config: TrainConfig,
         distributed.barrier(env)
         saved = None
     if saved is not None:
-        changed = [key for key in ("model", "prune") if saved[key] != record[key]]
-        if changed:
-            raise L3PruneError(f"--resume: {', '.join(changed)} differ from the run in {folder} "
-                               f"(saved {[saved[k] for k in changed]}); resume with the same model and pruning")
-        changed = config_differences(_saved_load(saved), record["load"])
-        if changed:
-            raise L3PruneError("the load options differ from the interrupted run's: " + "; ".join(changed)
-                               + ". Resume with the same settings, or start over with --overwrite")
+        # Without a checkpoint nothing was trained yet, so only the model and the pruning must match.
+        record.check_resume(saved, where=str(folder), settings=bool(checkpoints))
         if checkpoints:  # reuse the chosen layers: no second scan, and surely the same ones
-            record["kept_current"], record["pruning"] = saved.get("kept_current"), saved.get("pruning") or {}
+            record.kept_current, record.pruning = saved.kept_current, saved.pruning or {}
     elif resume:
         logger.info("nothing to resume in %s; starting from step 0", folder)
     if env.is_main:
@@ -176,16 +178,7 @@ def _open_run_folder(folder: Path, model, prune: PruneSpec, config: TrainConfig,
     return record
 
 
-def _saved_load(saved: dict[str, Any]) -> dict[str, Any]:
-    """A saved record's load options; records from before they had their own entry kept them in "config"."""
-    if "load" in saved:
-        return saved["load"]
-    old = saved.get("config", {})
-    return {"pooling": old.get("pooling"), "max_length": old.get("max_length"), "dtype": old.get("dtype") or "auto",
-            "device": old.get("device")}
-
-
-def _load_pruned(model, prune: PruneSpec, record: dict[str, Any], data, env: DistEnv, load: LoadOptions) -> LLMEncoder:
+def _load_pruned(model, prune: PruneSpec, record: RunRecord, data, env: DistEnv, load: LoadOptions) -> LLMEncoder:
     """Load ``model`` at the same layers on every rank and note them (indices into ``model``) in ``record``.
 
     Resuming reuses the interrupted run's layers. Layers that follow from ``prune`` alone (the first n,
@@ -194,14 +187,14 @@ def _load_pruned(model, prune: PruneSpec, record: dict[str, Any], data, env: Dis
     """
     from l3prune.pruning.commands import plan_layers, prune_encoder
 
-    if record.get("kept_current") is not None:  # resuming
-        pruning = record.get("pruning") or {}
-        encoder = LLMEncoder.from_pretrained(model, layers=record["kept_current"], load=load)
-        return encoder.record_pruning(pruning["criterion"], pruning.get("reason")) if pruning.get("criterion") else encoder
+    if record.kept_current is not None:  # resuming
+        encoder = LLMEncoder.from_pretrained(model, layers=record.kept_current, load=load)
+        criterion = record.pruning.get("criterion")
+        return encoder.record_pruning(criterion, record.pruning.get("reason")) if criterion else encoder
     selection = plan_layers(prune, load_config(resolve(model)).num_hidden_layers) if prune.given else None
     if selection is not None or not prune.given:
         encoder = LLMEncoder.from_pretrained(model, layers=selection.layers if selection else None, load=load)
-        record["kept_current"] = selection.layers if selection else list(range(encoder.num_layers))
+        record.kept_current = selection.layers if selection else list(range(encoder.num_layers))
         return encoder.record_pruning(prune.criterion_name, selection.reason) if selection else encoder
     encoder = LLMEncoder.from_pretrained(model, load=load)
     choice = None
@@ -212,20 +205,21 @@ def _load_pruned(model, prune: PruneSpec, record: dict[str, Any], data, env: Dis
     choice = distributed.broadcast(env, choice)
     if not env.is_main:
         encoder.prune(choice[0], criterion=choice[1].get("criterion"), reason=choice[1].get("reason"))
-    record["kept_current"] = choice[0]
+    record.kept_current = choice[0]
     return encoder
 
 
-def _save_output(encoder: LLMEncoder, out: Path, folder: Path, config: TrainConfig, *, overwrite: bool) -> None:
+def _save_output(encoder: LLMEncoder, out: Path, folder: Path, config: TrainConfig, record: RunRecord, *,
+                 overwrite: bool) -> Path:
     """Save the merged encoder with its training record into a temporary folder, then rename it to ``out``."""
     partial = out.with_name(f".{out.name}.partial")
     shutil.rmtree(partial, ignore_errors=True)
     encoder.save(partial, overwrite=True)
     log = LossLog(folder, config.log_format)
     rows = log.read()
-    _write_json(partial / "training.json", {"config": config.to_dict(), "steps_run": rows[-1]["step"] if rows else 0,
-                                            "final_loss": rows[-1]["loss"] if rows else None,
-                                            "kept_layers": encoder.settings.kept_layers})
+    summary = {"config": record.config, "load": record.load, "steps_run": rows[-1]["step"] if rows else 0,
+               "final_loss": rows[-1]["loss"] if rows else None, "kept_layers": encoder.settings.kept_layers}
+    write_json(partial / "training.json", summary)
     if log.path.is_file():
         shutil.copy2(log.path, partial / log.path.name)
     plot_loss(rows, partial / "train_loss.png", title=_title(encoder, config))
@@ -233,22 +227,4 @@ def _save_output(encoder: LLMEncoder, out: Path, folder: Path, config: TrainConf
         shutil.rmtree(out)
     os.replace(partial, out)
     logger.info("saved the trained encoder to %s", out)
-
-
-def _jsonable(value: Any) -> Any:
-    return json.loads(json.dumps(value, default=list))
-
-
-def _read_json(path: Path) -> dict[str, Any] | None:
-    if not path.is_file():
-        return None
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise L3PruneError(f"{path} is not valid JSON ({exc.msg}); delete the run folder or pass --overwrite") from None
-
-
-def _write_json(path: Path, value: dict[str, Any]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(value, indent=2, default=list) + "\n")
-    os.replace(tmp, path)
+    return out
