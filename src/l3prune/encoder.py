@@ -70,7 +70,7 @@ class LLMEncoder(nn.Module):
             self.settings.original_num_layers = self.num_layers
         if self.settings.kept_layers is None:
             self.settings.kept_layers = list(range(self.num_layers))
-        self._prefix, self._suffix = _special_tokens_around_text(tokenizer)
+        self._prefix, self._suffix = special_tokens_around_text(tokenizer)
         self._warned_truncation = False
         self._instruction_ids = lru_cache(maxsize=256)(self._tokenize_instruction)
 
@@ -246,7 +246,8 @@ class LLMEncoder(nn.Module):
         return self.collate(self._text_ids(plain), instructions)
 
     # ---------------------------------------------------------------- forward
-    def _model_inputs(self, features: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    def model_inputs(self, features: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """input_ids / attention_mask / position_ids of a collated batch, as the encoder feeds its model."""
         attention_mask = features["attention_mask"].to(self.device)
         # Positions count real tokens only, so left padding does not shift a text's positions.
         position_ids = (attention_mask.cumsum(-1) - 1).clamp(min=0)
@@ -258,7 +259,7 @@ class LLMEncoder(nn.Module):
 
     def forward(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
         """Pooled embeddings of a collated batch, with gradients (training uses this)."""
-        hidden = self.model(**self._model_inputs(features), use_cache=False).last_hidden_state
+        hidden = self.model(**self.model_inputs(features), use_cache=False).last_hidden_state
         return pool(hidden, features["pool_mask"].to(self.device), self.settings.pooling)  # (batch, dim)
 
     def hidden_states(self, features: dict[str, torch.Tensor]) -> tuple[torch.Tensor, ...]:
@@ -266,7 +267,7 @@ class LLMEncoder(nn.Module):
 
         As in transformers, the last entry already has the final norm applied; the others do not.
         """
-        out = self.model(**self._model_inputs(features), use_cache=False, output_hidden_states=True)
+        out = self.model(**self.model_inputs(features), use_cache=False, output_hidden_states=True)
         return out.hidden_states
 
     @torch.inference_mode()
@@ -354,7 +355,7 @@ def _split_inputs(texts: Sequence[TextInput], instruction: str | None) -> tuple[
     return instructions, plain
 
 
-def _special_tokens_around_text(tokenizer) -> tuple[tuple[int, ...], tuple[int, ...]]:
+def special_tokens_around_text(tokenizer) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """The special tokens the tokenizer adds before and after a text (e.g. Gemma's BOS)."""
     bare = tokenizer("x", add_special_tokens=False)["input_ids"]
     full = tokenizer("x", add_special_tokens=True)["input_ids"]

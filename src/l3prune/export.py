@@ -28,7 +28,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from l3prune.encoder import LLMEncoder, _special_tokens_around_text
+from l3prune.encoder import LLMEncoder, special_tokens_around_text
 from l3prune.errors import L3PruneError
 
 logger = logging.getLogger(__name__)
@@ -124,7 +124,7 @@ def export_sentence_transformers(
     if not isinstance(encoder, LLMEncoder):
         encoder = LLMEncoder.from_pretrained(encoder_or_reference)
     formatted = _format_prompts(encoder, prompts or {})
-    natural_prefix, natural_suffix = _special_tokens_around_text(encoder.tokenizer)
+    natural_prefix, natural_suffix = special_tokens_around_text(encoder.tokenizer)
     plan = plan_pooling(encoder.settings.pooling, natural_prefix, natural_suffix,
                         bos_id=encoder.tokenizer.bos_token_id, eos_id=encoder.tokenizer.eos_token_id,
                         has_prompts=bool(formatted), dim=encoder.hidden_size)
@@ -186,7 +186,7 @@ def _write_special_tokens(folder: Path, plan: PoolingPlan) -> None:
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(folder)
-    if _special_tokens_around_text(tokenizer) == (plan.prefix, plan.suffix):
+    if special_tokens_around_text(tokenizer) == (plan.prefix, plan.suffix):
         return
     ids = plan.prefix + plan.suffix
     names = dict(zip(ids, tokenizer.convert_ids_to_tokens(list(ids))))
@@ -199,7 +199,7 @@ def _write_special_tokens(folder: Path, plan: PoolingPlan) -> None:
     special_tokens = [(name, i) for i, name in names.items()]
     tokenizer.backend_tokenizer.post_processor = TemplateProcessing(single=single, pair=pair, special_tokens=special_tokens)
     tokenizer.save_pretrained(folder)
-    if _special_tokens_around_text(AutoTokenizer.from_pretrained(folder)) != (plan.prefix, plan.suffix):
+    if special_tokens_around_text(AutoTokenizer.from_pretrained(folder)) != (plan.prefix, plan.suffix):
         raise L3PruneError("could not set the exported tokenizer's special tokens; choose another pooling")
 
 

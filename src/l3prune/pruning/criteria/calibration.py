@@ -53,11 +53,6 @@ def calibration_batches(encoder, texts: Sequence[str], batch_size: int = DEFAULT
     return [encoder.tokenize(ordered[i : i + batch_size]) for i in range(0, len(ordered), batch_size)]
 
 
-def model_inputs(encoder, features: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """input_ids / attention_mask / position_ids exactly as the encoder feeds its model."""
-    return encoder._model_inputs(features)
-
-
 def layer_states(encoder, features: dict[str, torch.Tensor]) -> list[torch.Tensor]:
     """(layers + 1) x (batch, seq, dim) raw residual stream: [0] enters layer 0, [l] leaves layer l - 1.
 
@@ -128,7 +123,7 @@ def skipping(encoder, index: int) -> Iterator[None]:
 
 def lm_loss(lm: nn.Module, encoder, features: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:
     """Summed next-token NLL over the real tokens of a batch, and how many tokens it covers."""
-    inputs = model_inputs(encoder, features)
+    inputs = encoder.model_inputs(features)
     logits = lm(**inputs, use_cache=False).logits[:, :-1].float()  # (batch, seq - 1, vocab)
     targets = inputs["input_ids"][:, 1:]  # (batch, seq - 1)
     valid = (inputs["attention_mask"][:, 1:] * inputs["attention_mask"][:, :-1]).bool()  # (batch, seq - 1)
