@@ -56,21 +56,22 @@ class LossLog:
 
 
 def plot_loss(rows: list[dict[str, Any]], path: Path, *, title: str = "training loss") -> Path | None:
-    """Loss per step plus a moving average, as a PNG (matplotlib's Agg backend: no display needed)."""
+    """Loss per step plus a moving average, as a PNG, drawn on a bare Agg canvas (no pyplot: no display
+    needed and no global state, as in ``l3prune.pruning.profile``)."""
     rows = [r for r in rows if math.isfinite(r["loss"])]
     if not rows:
         return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     steps = [r["step"] for r in rows]
     losses = [r["loss"] for r in rows]
     window = max(1, len(losses) // 20)
     smooth = [sum(losses[max(0, i - window + 1) : i + 1]) / len(losses[max(0, i - window + 1) : i + 1])
               for i in range(len(losses))]
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig = Figure(figsize=(7, 4))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
     ax.plot(steps, losses, alpha=0.35, label="loss per step")
     ax.plot(steps, smooth, label=f"moving average ({window} steps)")
     ax.set_xlabel("step")
@@ -80,7 +81,6 @@ def plot_loss(rows: list[dict[str, Any]], path: Path, *, title: str = "training 
     ax.legend()
     fig.tight_layout()
     tmp = path.with_name(path.name + ".tmp.png")
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
+    fig.savefig(tmp, dpi=120, format="png")
     os.replace(tmp, path)
     return path
