@@ -24,7 +24,8 @@ from l3prune.data import load_triplets
 from l3prune.encoder import LLMEncoder
 from l3prune.layers import target_num_layers
 from l3prune.pruning.criteria import CRITERIA, get_criterion
-from l3prune.pruning.scan import LayerProfile, scan_layers
+from l3prune.pruning.profile import LayerProfile
+from l3prune.pruning.scan import scan_layers
 
 RESULTS = Path(__file__).parent / "results"
 FRACTIONS = {"50%": 0.5, "25%": 0.75}  # share of depth kept -> drop fraction

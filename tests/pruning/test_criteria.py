@@ -19,7 +19,7 @@ from l3prune.layers import PruneSpec
 from l3prune.pruning.commands import prune_encoder
 from l3prune.pruning.criteria import CRITERIA, get_criterion
 from l3prune.pruning.criteria.calibration import causal_lm, drop_lowest, lm_loss, skipping
-from l3prune.pruning.scan import LayerProfile
+from l3prune.pruning.profile import LayerProfile
 
 from tiny_models import SENTENCES
 

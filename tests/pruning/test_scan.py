@@ -11,7 +11,8 @@ import torch
 from l3prune.data import SourceBatchSampler, Triplet
 from l3prune.errors import L3PruneError
 from l3prune.losses import contrastive_loss_per_example
-from l3prune.pruning.scan import LayerProfile, layer_losses, scan_layers, triplet_features
+from l3prune.pruning.profile import LayerProfile
+from l3prune.pruning.scan import layer_losses, scan_layers, triplet_features
 
 from tiny_models import SENTENCES
 

@@ -10,13 +10,11 @@ suite checks this equality against models actually pruned to k layers.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
@@ -28,92 +26,13 @@ from l3prune.errors import L3PruneError
 from l3prune.loading import LoadOptions
 from l3prune.losses import contrastive_loss_per_example
 from l3prune.pooling import pool
+from l3prune.pruning.profile import LayerProfile
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_NUM_BATCHES = 100  # the paper's sample: 100 batches of 64 training triplets
 DEFAULT_BATCH_SIZE = 64
 LOSS_SCALE = 50.0  # cosine x 50 (temperature 0.02), as in training
-PROFILE_NAME = "layer_profile"  # file stem when ``save`` is given a folder
-
-
-@dataclass
-class LayerProfile:
-    """Mean contrastive loss of every prefix depth k = 1..L, and the paper's two picks.
-
-    ``loss_mean[k - 1]`` is the loss of the encoder that keeps the first k layers; ``loss_std`` is the
-    spread of the per-batch mean loss across the scanned batches. ``small`` and ``large`` are 1-based
-    layer counts: the argmin over 1..L//2 and over L//2+1..L.
-    """
-
-    model: str | None
-    num_layers: int
-    loss_mean: list[float]
-    loss_std: list[float]
-    small: int
-    large: int
-    settings: dict = field(default_factory=dict)
-
-    @classmethod
-    def from_losses(cls, per_batch: torch.Tensor, *, model: str | None, settings: dict) -> LayerProfile:
-        """Build a profile from a (num_batches, num_layers) matrix of per-batch mean losses."""
-        num_layers = per_batch.shape[1]
-        mean = per_batch.mean(0)  # (layers,)
-        std = per_batch.std(0) if per_batch.shape[0] > 1 else torch.zeros(num_layers)  # (layers,)
-        half = num_layers // 2
-        small = int(mean[:half].argmin()) + 1
-        large = half + int(mean[half:].argmin()) + 1
-        return cls(model, num_layers, mean.tolist(), std.tolist(), small, large, settings)
-
-    @property
-    def layers(self) -> list[int]:
-        return list(range(1, self.num_layers + 1))
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def load(cls, path: str | os.PathLike) -> LayerProfile:
-        """Read a profile written by :meth:`save` (its ``.json`` file)."""
-        path = Path(path)
-        try:
-            return cls(**json.loads(path.read_text(encoding="utf-8")))
-        except (OSError, json.JSONDecodeError, TypeError) as exc:
-            raise L3PruneError(f"{path} is not a layer profile written by 'l3prune scan': {exc}") from None
-
-    def to_csv(self) -> str:
-        rows = ["layers,loss_mean,loss_std,config"]
-        for k, mean, std in zip(self.layers, self.loss_mean, self.loss_std):
-            config = "small" if k == self.small else "large" if k == self.large else ""
-            rows.append(f"{k},{mean:.6f},{std:.6f},{config}")
-        return "\n".join(rows) + "\n"
-
-    def save(self, target: str | os.PathLike) -> dict[str, Path]:
-        """Write ``<prefix>.json``, ``.csv`` and ``.png``; a folder target uses the prefix ``layer_profile``.
-
-        Each file is written to a temporary name and renamed, so a reader never sees half a file.
-        """
-        from l3prune.pruning.profile_plot import plot_profile
-
-        text = str(target)
-        prefix = Path(target)
-        if text.endswith(("/", os.sep)) or prefix.is_dir():
-            prefix = prefix / PROFILE_NAME
-        prefix.parent.mkdir(parents=True, exist_ok=True)
-        paths = {ext: prefix.with_name(f"{prefix.name}.{ext}") for ext in ("json", "csv", "png")}
-        writers = {
-            "json": lambda tmp: tmp.write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8"),
-            "csv": lambda tmp: tmp.write_text(self.to_csv(), encoding="utf-8"),
-            "png": lambda tmp: plot_profile(self, tmp),
-        }
-        for ext, path in paths.items():
-            tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}.{ext}")
-            try:
-                writers[ext](tmp)
-                tmp.replace(path)
-            finally:
-                tmp.unlink(missing_ok=True)
-        return paths
 
 
 def triplet_features(encoder, batch: Sequence[Triplet]) -> tuple[dict[str, torch.Tensor], ...]:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from l3prune.errors import L3PruneError
 from l3prune.pruning.criteria import Selection, register
-from l3prune.pruning.scan import DEFAULT_BATCH_SIZE, DEFAULT_NUM_BATCHES, LayerProfile, scan_layers
+from l3prune.pruning.profile import LayerProfile
+from l3prune.pruning.scan import DEFAULT_BATCH_SIZE, DEFAULT_NUM_BATCHES, scan_layers
 
 
 @register("l3prune")
