@@ -19,18 +19,16 @@ import argparse
 import gc
 import json
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).parent))
-from train_step_time import RANDOM_CONFIGS, word_tokenizer  # noqa: E402
+from train_step_time import RANDOM_CONFIGS, word_tokenizer
 
-from l3prune.encoder import EncoderSettings, LLMEncoder  # noqa: E402
-from l3prune.export import export_sentence_transformers  # noqa: E402
+from l3prune.encoder import EncoderSettings, LLMEncoder
+from l3prune.export import export_sentence_transformers
 
 RESULTS = Path(__file__).parent / "results"
 CONFIGS = RANDOM_CONFIGS

@@ -35,8 +35,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lines", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     args = parser.parse_args()
-    sys.path.insert(0, str(ROOT / "tests"))
-    from tiny_models import tiny_encoder
+    from l3prune.testing import tiny_encoder
 
     sentences = [json.loads(line)["sentence1"] for line in
                  (ROOT / "src/l3prune/resources/eval/sts/STSBenchmark.test.jsonl").open(encoding="utf-8")]
@@ -59,7 +58,7 @@ def main() -> None:
             print(rows[-1], flush=True)
             src.unlink()
             out.unlink()
-    result = {"model": "tiny random llama, 2 layers (tests/tiny_models.py)", "batch_size": 64, "chunk_lines": 4096,
+    result = {"model": "tiny random llama, 2 layers (l3prune.testing)", "batch_size": 64, "chunk_lines": 4096,
               "rows": rows}
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "encode_stream_memory.json").write_text(json.dumps(result, indent=2) + "\n")

@@ -21,11 +21,10 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).parent))
-from _texts import mixed_texts  # noqa: E402
+from _texts import mixed_texts
 
-from l3prune.encoder import LLMEncoder  # noqa: E402
-from l3prune.loading import resolve  # noqa: E402
+from l3prune.encoder import LLMEncoder
+from l3prune.loading import resolve
 
 RESULTS = Path(__file__).parent / "results"
 MEMORY_PROBE = """

@@ -28,7 +28,6 @@ import json
 import logging
 import os
 import statistics
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -36,20 +35,18 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).parent))
-from _texts import mixed_texts  # noqa: E402
+from _texts import mixed_texts
 
-from l3prune.data import load_triplets  # noqa: E402
-from l3prune.encoder import LLMEncoder  # noqa: E402
-from l3prune.evaluation.baselines import SentenceTransformerEncoder, minilm_path  # noqa: E402
-from l3prune.evaluation.quick import QUICK_SIZES, quick_suite  # noqa: E402
-from l3prune.evaluation.suite import run_suite, write_results  # noqa: E402
-from l3prune.loading import LoadOptions, resolve  # noqa: E402
-from l3prune.layers import target_num_layers  # noqa: E402
-from l3prune.pruning.criteria import CRITERIA, get_criterion  # noqa: E402
-from l3prune.training.config import build_config  # noqa: E402
-from l3prune.layers import PruneSpec  # noqa: E402
-from l3prune.training.run import train_to_folder  # noqa: E402
+from l3prune.data import load_triplets
+from l3prune.encoder import LLMEncoder
+from l3prune.evaluation.baselines import SentenceTransformerEncoder, minilm_path
+from l3prune.evaluation.quick import QUICK_SIZES, quick_suite
+from l3prune.evaluation.suite import run_suite, write_results
+from l3prune.loading import LoadOptions, resolve
+from l3prune.layers import PruneSpec, target_num_layers
+from l3prune.pruning.criteria import CRITERIA, get_criterion
+from l3prune.training.config import build_config
+from l3prune.training.run import train_to_folder
 
 RESULTS = Path(__file__).parent / "results"
 CACHE = Path(__file__).parent / ".cache" / "replicate"

@@ -16,7 +16,6 @@ import json
 import logging
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -24,11 +23,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).parent))
-from _texts import mixed_texts  # noqa: E402
+from _texts import mixed_texts
 
-from l3prune.encoder import LLMEncoder  # noqa: E402
-from l3prune.export import export_sentence_transformers  # noqa: E402
+from l3prune.encoder import LLMEncoder
+from l3prune.export import export_sentence_transformers
 
 RESULTS = Path(__file__).parent / "results"
 

@@ -1,4 +1,4 @@
-"""Shared fixtures: tiny models come from ``tiny_models``."""
+"""Shared fixtures: tiny models come from ``l3prune.testing``."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from tiny_models import tiny_encoder
+from l3prune.testing import tiny_encoder
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from tiny_models import CONFIGS
+from l3prune.testing import CONFIGS
 from l3prune.encoder import LLMEncoder
 from l3prune.errors import L3PruneError
 from l3prune.pooling import POOLING_MODES

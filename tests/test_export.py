@@ -7,7 +7,7 @@ import pytest
 import torch
 from sentence_transformers import SentenceTransformer
 
-from tiny_models import CORPUS
+from l3prune.testing import CORPUS
 from l3prune.cli import main
 from l3prune.encoder import LLMEncoder
 from l3prune.errors import L3PruneError

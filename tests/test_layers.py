@@ -5,7 +5,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from tiny_models import CONFIGS
+from l3prune.testing import CONFIGS
 from l3prune.encoder import LLMEncoder
 from l3prune.errors import L3PruneError
 from l3prune.layers import PruneSpec, layers_to_keep, target_num_layers

@@ -7,7 +7,7 @@ from l3prune.encoder import LLMEncoder
 from l3prune.errors import L3PruneError
 from l3prune.layers import truncate_config
 from l3prune.loading import resolve
-from tiny_models import tiny_config
+from l3prune.testing import tiny_config
 
 
 def test_unknown_alias_names_the_valid_ones():

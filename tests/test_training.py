@@ -13,7 +13,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from tiny_models import CORPUS, tiny_encoder
+from l3prune.testing import CORPUS, tiny_encoder
 from l3prune.cli import main
 from l3prune.data import Triplet
 from l3prune.encoder import LLMEncoder

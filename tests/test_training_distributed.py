@@ -13,7 +13,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from tiny_models import tiny_encoder
+from l3prune.testing import tiny_encoder
 from l3prune.cli import main
 from test_training import train_args, triplet_rows, write_jsonl
 

@@ -21,7 +21,7 @@ from l3prune.pruning.criteria import CRITERIA, get_criterion
 from l3prune.pruning.criteria.calibration import causal_lm, drop_lowest, lm_loss, skipping
 from l3prune.pruning.profile import LayerProfile
 
-from tiny_models import SENTENCES
+from l3prune.testing import SENTENCES
 
 TRIPLETS = [Triplet(SENTENCES[i], SENTENCES[(i + 1) % 8], SENTENCES[(i + 4) % 8], "mrpc_train") for i in range(8)]
 DATA_DRIVEN = ["block_influence", "angular", "perplexity", "taylor"]

@@ -14,7 +14,7 @@ from l3prune.losses import contrastive_loss_per_example
 from l3prune.pruning.profile import LayerProfile
 from l3prune.pruning.scan import layer_losses, scan_layers, triplet_features
 
-from tiny_models import SENTENCES
+from l3prune.testing import SENTENCES
 
 SYMMETRIC = "Retrieve sentences that are paraphrases of the given sentence"
 ASYMMETRIC = "Given a question, retrieve Wikipedia sentences that answer the question"

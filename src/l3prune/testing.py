@@ -1,6 +1,7 @@
 """Tiny random decoder models of every supported family, built in-process (no hub, no files).
 
-A module of its own (not conftest) so tests can import it: two conftest modules share one name."""
+For tests and benchmarks: ``tiny_encoder("llama", 4)`` is an ``LLMEncoder`` of four random layers with a
+tokenizer trained on ``CORPUS``. Part of the package so both import it the same way (no ``sys.path``)."""
 
 from __future__ import annotations
 
