@@ -23,7 +23,7 @@ import torch
 from l3prune.encoder import LLMEncoder
 from l3prune.evaluation import SentenceTransformerEncoder, default_suite, run_suite
 from l3prune.evaluation.quick import QUICK_SIZES, quick_suite
-from l3prune.evaluation.suite import format_table, write_results
+from l3prune.evaluation import format_table, write_results
 
 RESULTS = Path(__file__).parent / "results"
 SHORT = {"STSBenchmark": "STS-B", "msmarco_5k": "MSM nDCG@10", "Banking77Classification": "B77 acc",

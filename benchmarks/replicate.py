@@ -41,7 +41,7 @@ from l3prune.data import load_triplets
 from l3prune.encoder import LLMEncoder
 from l3prune.evaluation.baselines import SentenceTransformerEncoder, minilm_path
 from l3prune.evaluation.quick import QUICK_SIZES, quick_suite
-from l3prune.evaluation.suite import run_suite, write_results
+from l3prune.evaluation import run_suite, write_results
 from l3prune.loading import LoadOptions, resolve
 from l3prune.layers import PruneSpec, target_num_layers
 from l3prune.pruning.criteria import CRITERIA, get_criterion

@@ -284,8 +284,7 @@ def add_export_args(p: argparse.ArgumentParser, *, required: bool) -> None:
 
 
 def cmd_eval(args: argparse.Namespace) -> None:
-    from l3prune.evaluation import BASELINES, SentenceTransformerEncoder, format_table, run_suite
-    from l3prune.evaluation.suite import write_results
+    from l3prune.evaluation import BASELINES, SentenceTransformerEncoder, format_table, run_suite, write_results
 
     if args.out and Path(args.out).exists() and not args.overwrite:
         raise L3PruneError(f"{args.out} already exists; choose another --out or pass --overwrite")

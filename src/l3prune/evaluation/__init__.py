@@ -1,4 +1,9 @@
-"""Evaluation: MTEB-protocol tasks on local data, the default suite, and an MTEB 2.x adapter."""
+"""Evaluation: MTEB-protocol tasks on local data, the default suite, and an MTEB 2.x adapter.
+
+One task type per module (sts, retrieval, classification, clustering, pair_classification, reranking);
+``registry`` names the shipped tasks, ``selection`` turns names, groups and paths into tasks, ``quick``
+builds the registry's tasks on fixed subsamples, ``suite`` runs tasks and ``results`` formats and writes.
+"""
 
 from __future__ import annotations
 
@@ -14,18 +19,14 @@ from l3prune.evaluation.pair_classification import PairClassificationTask
 from l3prune.evaluation.reranking import RerankingTask
 from l3prune.evaluation.retrieval import RetrievalTask, read_qrels
 from l3prune.evaluation.sts import STSTask
-from l3prune.evaluation.suite import (
-    default_suite,
-    format_table,
-    run_suite,
-    select_tasks,
-    task_from_path,
-    valid_task_names,
-    write_results,
-)
+from l3prune.evaluation.registry import GROUPS, TASKS, build_task, default_suite, valid_task_names
+from l3prune.evaluation.results import format_table, write_results
+from l3prune.evaluation.selection import select_tasks, task_from_path
+from l3prune.evaluation.suite import run_suite
 
 __all__ = [
     "BASELINES",
+    "GROUPS",
     "INSTRUCTIONS",
     "CachedEncoder",
     "ClassificationTask",
@@ -35,9 +36,11 @@ __all__ = [
     "RerankingTask",
     "RetrievalTask",
     "STSTask",
+    "TASKS",
     "SentenceTransformerEncoder",
     "Task",
     "TextEncoder",
+    "build_task",
     "default_suite",
     "format_table",
     "instruction_for",

@@ -6,7 +6,8 @@ configurations side by side (every model sees the same sample), not for comparis
 MTEB numbers, which need the full suite.
 
 The subsamples are plain files of the same formats as the shipped ones, written once under
-``folder`` and loaded by path like any user data, so nothing here is special-cased.
+``folder``; the tasks are the registry's own entries (``l3prune.evaluation.registry``), built from those
+files instead of the shipped ones, so nothing here is special-cased.
 """
 
 from __future__ import annotations
@@ -22,13 +23,8 @@ from pathlib import Path
 from l3prune.errors import L3PruneError
 from l3prune.evaluation._common import Task
 from l3prune.evaluation.classification import ClassificationTask
-from l3prune.evaluation.clustering import ClusteringTask
-from l3prune.evaluation.instructions import INSTRUCTIONS
-from l3prune.evaluation.pair_classification import PairClassificationTask
-from l3prune.evaluation.reranking import RerankingTask
-from l3prune.evaluation.retrieval import RetrievalTask
-from l3prune.evaluation.sts import STSTask
-from l3prune.evaluation.suite import select_tasks
+from l3prune.evaluation.registry import GROUPS, Locate, build_task, shipped
+from l3prune.evaluation.selection import select_tasks
 from l3prune.loading import cache_dir
 from l3prune.resources import resource_path
 
@@ -102,20 +98,23 @@ def quick_suite_folder(folder: str | os.PathLike | None = None) -> Path:
     return target
 
 
+def quick_locator(root: Path) -> Locate:
+    """Where the quick sample keeps each shipped file (Banking77's training set is not subsampled)."""
+    moved = {("retrieval", "msmarco_5k"): root / "msmarco_sub",
+             ("classification", "banking77", "test.csv"): root / "banking77" / "test.csv",
+             ("pair_classification", "mrpc_test.jsonl"): root / "mrpc_test.jsonl",
+             ("reranking", "wikiqa_test.jsonl"): root / "wikiqa_test.jsonl"}
+    moved.update({("sts", file): root / "sts" / file for file in STS_FILES.values()})
+    return lambda *parts: moved.get(parts) or shipped(*parts)
+
+
 def quick_suite(folder: str | os.PathLike | None = None) -> list[Task]:
     """The ten reported tasks on the quick subsamples (see ``QUICK_SIZES``), in the default suite's order."""
-    root = quick_suite_folder(folder)
-    tasks: list[Task] = [STSTask(root / "sts" / file, name=name, instruction=INSTRUCTIONS[name])
-                         for name, file in STS_FILES.items()]
-    tasks.append(RetrievalTask(root / "msmarco_sub", name="msmarco_5k", instruction=INSTRUCTIONS["msmarco_5k"]))
-    bank = resource_path("eval", "classification", "banking77")
-    tasks.append(ClassificationTask(bank / "train.csv", root / "banking77" / "test.csv", name="Banking77Classification",
-                                    instruction=INSTRUCTIONS["Banking77Classification"], label_column="category",
-                                    n_experiments=QUICK_SIZES["banking77_experiments"]))
-    tasks.append(ClusteringTask(root / "banking77" / "test.csv", name="Banking77Clustering",
-                                instruction=INSTRUCTIONS["Banking77Clustering"], label_column="category"))
-    tasks.append(PairClassificationTask(root / "mrpc_test.jsonl", name="MRPC", instruction=INSTRUCTIONS["MRPC"]))
-    tasks.append(RerankingTask(root / "wikiqa_test.jsonl", name="WikiQA", instruction=INSTRUCTIONS["WikiQA"]))
+    locate = quick_locator(quick_suite_folder(folder))
+    tasks = [build_task(name, locate) for name in GROUPS["all"]]
+    for task in tasks:
+        if isinstance(task, ClassificationTask):
+            task.n_experiments = QUICK_SIZES["banking77_experiments"]
     return tasks
 
 
