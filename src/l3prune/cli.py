@@ -315,10 +315,10 @@ def add_export_args(p: argparse.ArgumentParser, *, required: bool) -> None:
 
 def cmd_eval(args: argparse.Namespace) -> None:
     from l3prune.evaluation import BASELINES, SentenceTransformerEncoder, format_table, run_suite
-    from l3prune.evaluation.suite import write_results
+    from l3prune.evaluation.suite import check_results_path, check_tasks, write_results
 
     if args.out:
-        check_output(args.out, overwrite=args.overwrite)
+        check_results_path(args.out, overwrite=args.overwrite)
     if args.quick:
         from l3prune.evaluation.quick import QUICK_SIZES, select_quick_tasks
 
@@ -327,6 +327,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
         from l3prune.evaluation import select_tasks
 
         tasks = select_tasks(args.tasks or ["all"])
+    check_tasks(tasks)  # bad data fails before the model loads
     is_st_folder = (Path(args.model) / "modules.json").is_file() and not (Path(args.model) / "l3prune.json").is_file()
     if args.model in BASELINES or is_st_folder:
         encoder, info = SentenceTransformerEncoder(args.model, device=args.device), {"kind": "sentence-transformers"}

@@ -113,10 +113,11 @@ def _optional_text(record: dict[str, Any], name: str, where: str, *, required: b
 
 
 def _required_text(record: dict[str, Any], name: str, where: str) -> str:
-    value = _optional_text(record, name, where, required=True)
-    if value is None:
+    if name not in record:
         raise L3PruneError(f"{where}: missing field {name!r}; every line needs query, positive and negative")
-    return value
+    if record[name] is None:
+        raise L3PruneError(f"{where}: field {name!r} must be a string, got null")
+    return _optional_text(record, name, where, required=True)
 
 
 def _to_triplet(record: Any, where: str, default_source: str) -> Triplet:

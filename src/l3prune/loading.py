@@ -158,7 +158,7 @@ def _gguf_to_folder(gguf: Path) -> Path:
 
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
-    return text[0][:300] if text else "no details"
+    return text[0][:300].rstrip(".") if text else "no details"
 
 
 def load_config(source: ModelSource) -> PretrainedConfig:

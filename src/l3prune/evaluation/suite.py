@@ -28,7 +28,7 @@ from l3prune.evaluation.reranking import RerankingTask
 from l3prune.evaluation.retrieval import RetrievalTask
 from l3prune.evaluation.sts import STSTask
 from l3prune.resources import resource_path
-from l3prune.safe_write import write_json
+from l3prune.safe_write import check_output, write_json
 from l3prune.textfile import iter_jsonl, iter_lines
 
 logger = logging.getLogger(__name__)
@@ -210,6 +210,12 @@ def task_from_path(path: str | Path, kind: str | None = None) -> Task:
     return _BUILDERS[kind](p)
 
 
+def check_tasks(tasks: Sequence[Task]) -> None:
+    """Read every task's data now (tasks load lazily), so a bad file fails before any model loads."""
+    for task in tasks:
+        task.num_texts()
+
+
 def run_suite(
     encoder: TextEncoder,
     tasks: Sequence[Task],
@@ -309,6 +315,14 @@ def format_table(results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def check_results_path(path: str | Path, *, overwrite: bool = False) -> Path:
+    """A results path must be a ``.json`` file that may be written (``safe_write`` rules); checked before a run."""
+    out = Path(path).expanduser()
+    if out.suffix.lower() != ".json":
+        raise L3PruneError(f"results file {out} must end in .json")
+    return check_output(out, overwrite=overwrite)
+
+
 def write_results(results: dict[str, Any], path: str | Path, *, overwrite: bool = False) -> Path:
     """Write results as strict JSON (no NaN), beside the target then swapped in; never over another kind of file."""
-    return write_json(path, results, overwrite=overwrite)
+    return write_json(check_results_path(path, overwrite=overwrite), results, overwrite=overwrite)
