@@ -165,6 +165,8 @@ CASES = [
     case("prune-data-null-query", ["prune", TINY, "--config", "small", "--criterion", "l3prune", "--data", "t.jsonl",
                                    "--out", "p", *CPU], "t.jsonl:1: field 'query' must be a string, got null",
          files={"t.jsonl": '{"query": null, "positive": "a", "negative": "b"}\n'}),
+    case("prune-out-dev-null", ["prune", TINY, "--num-layers", "2", "--out", os.devnull, "--overwrite", *CPU],
+         "not a folder (a device or pipe)"),
     case("prune-no-size", ["prune", TINY, "--out", "p", *CPU], "say how much to keep"),
     # ------------------------------------------------------------------ train: everything checked before training
     case("train-require-stock-before-training",
@@ -259,6 +261,16 @@ def test_bad_input(c: Case, models, tmp_path, monkeypatch, capsys):
     if c.absent:
         assert c.absent not in lines[0]
     assert snapshot(work) == before
+
+
+def test_rows_match_the_lines_a_user_sees(models, tmp_path, capsys):
+    """A lone carriage return stays inside its line; a Windows line ending is dropped."""
+    import numpy as np
+
+    (tmp_path / "in.txt").write_bytes(b"first\rstill the first line\r\nsecond\n")
+    assert main(["encode", str(models["tiny"]), "--input", str(tmp_path / "in.txt"), "--output",
+                 str(tmp_path / "o.npy"), "--device", "cpu"]) == 0
+    assert np.load(tmp_path / "o.npy").shape[0] == 2
 
 
 def test_cuda_without_a_gpu_is_one_line(models, capsys):

@@ -114,7 +114,8 @@ def check_output(path: str | os.PathLike, *, overwrite: bool = False, kind: str 
                                "l3prune wrote; choose another path or remove it yourself")
         return path
     if not path.is_dir():
-        raise L3PruneError(f"{path} is a file, but the output is a folder; choose another path")
+        what = "a file" if path.is_file() else "not a folder (a device or pipe)"
+        raise L3PruneError(f"{path} is {what}, but the output is a folder; choose another path")
     if not overwrite:
         raise already_exists(path)
     if any(path.iterdir()) and not any((path / name).is_file() for name in markers):
