@@ -17,7 +17,6 @@ from pathlib import Path
 import torch
 
 from l3prune.errors import L3PruneError
-from l3prune.safe_write import check_output
 
 #: How library messages name Python parameters, and the flag each is on the command line.
 PARAMETER_FLAGS = {"overwrite=True": "--overwrite", "resume=True": "--resume", "require_stock": "--require-stock"}
