@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import json
 import logging
-import os
-import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -31,6 +28,8 @@ from l3prune.evaluation.reranking import RerankingTask
 from l3prune.evaluation.retrieval import RetrievalTask
 from l3prune.evaluation.sts import STSTask
 from l3prune.resources import resource_path
+from l3prune.safe_write import check_output, write_json
+from l3prune.textfile import iter_jsonl, iter_lines
 
 logger = logging.getLogger(__name__)
 
@@ -150,15 +149,14 @@ def _label_column(columns: Sequence[str], path: Path) -> str:
 
 def _columns(path: Path) -> list[str]:
     """Column names from a file's header (csv/tsv) or first object (jsonl), without reading it all."""
-    with path.open(encoding="utf-8", newline="") as f:
-        if path.suffix.lower() in {".csv", ".tsv"}:
-            return next(csv.reader(f, delimiter="\t" if path.suffix.lower() == ".tsv" else ","), [])
-        for line in f:
-            if line.strip():
-                try:
-                    return list(json.loads(line))
-                except (json.JSONDecodeError, TypeError):
-                    raise L3PruneError(f"{path}: first line is not a JSON object") from None
+    if path.suffix.lower() in {".csv", ".tsv"}:
+        for _, line in iter_lines(path, "dataset file"):
+            return next(csv.reader([line], delimiter="\t" if path.suffix.lower() == ".tsv" else ","), [])
+        return []
+    for where, row in iter_jsonl(path, "dataset file"):
+        if not isinstance(row, dict):
+            raise L3PruneError(f"{where}: expected a JSON object per line, got {type(row).__name__}")
+        return list(row)
     return []
 
 
@@ -210,6 +208,12 @@ def task_from_path(path: str | Path, kind: str | None = None) -> Task:
     if kind not in _BUILDERS:
         raise L3PruneError(f"unknown task kind {kind!r}; choose from {sorted(_BUILDERS)}")
     return _BUILDERS[kind](p)
+
+
+def check_tasks(tasks: Sequence[Task]) -> None:
+    """Read every task's data now (tasks load lazily), so a bad file fails before any model loads."""
+    for task in tasks:
+        task.num_texts()
 
 
 def run_suite(
@@ -311,19 +315,14 @@ def format_table(results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_results(results: dict[str, Any], path: str | Path, *, overwrite: bool = False) -> Path:
-    """Write results as JSON atomically (temp file, then rename); refuse to replace a file unless asked."""
+def check_results_path(path: str | Path, *, overwrite: bool = False) -> Path:
+    """A results path must be a ``.json`` file that may be written (``safe_write`` rules); checked before a run."""
     out = Path(path).expanduser()
-    if out.exists() and not overwrite:
-        raise L3PruneError(f"{out} already exists; choose another path or pass overwrite=True")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(results, f, indent=2, ensure_ascii=False)
-            f.write("\n")
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return out
+    if out.suffix.lower() != ".json":
+        raise L3PruneError(f"results file {out} must end in .json")
+    return check_output(out, overwrite=overwrite)
+
+
+def write_results(results: dict[str, Any], path: str | Path, *, overwrite: bool = False) -> Path:
+    """Write results as strict JSON (no NaN), beside the target then swapped in; never over another kind of file."""
+    return write_json(check_results_path(path, overwrite=overwrite), results, overwrite=overwrite)

@@ -13,6 +13,7 @@ from l3prune.encoder import LLMEncoder
 from l3prune.errors import L3PruneError
 from l3prune.pruning.apply import target_num_layers
 from l3prune.pruning.criteria import get_criterion
+from l3prune.safe_write import check_output
 
 logger = logging.getLogger(__name__)
 
@@ -68,9 +69,7 @@ def prune_to_folder(
     device: str | None = None,
 ) -> Path:
     """Load ``model``, prune it and save it to ``out``; refuses an existing ``out`` before any work."""
-    out = Path(out)
-    if out.exists() and not overwrite:
-        raise L3PruneError(f"{out} already exists; choose another --out or pass --overwrite")
+    out = check_output(out, overwrite=overwrite, kind="folder")
     _check_before_loading(model, criterion, num_layers, drop_fraction, layers)
     encoder = LLMEncoder.from_pretrained(model, pooling=pooling, max_length=max_length, dtype=dtype, device=device)
     prune_encoder(encoder, criterion=criterion, num_layers=num_layers, drop_fraction=drop_fraction,

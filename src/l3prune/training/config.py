@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from l3prune.errors import L3PruneError
+from l3prune.textfile import read_text, reject_nan_constant
 from l3prune.pooling import check_pooling
 
 logger = logging.getLogger(__name__)
@@ -117,21 +118,21 @@ class TrainConfig:
 def read_recipe(path: str | os.PathLike) -> dict[str, Any]:
     """Read a YAML or JSON mapping of settings; unknown keys are an error naming the key."""
     path = Path(path)
-    if not path.is_file():
-        raise L3PruneError(f"recipe file {path} does not exist")
-    text = path.read_text(encoding="utf-8")
+    text = read_text(path, "recipe file")
     if path.suffix in (".yaml", ".yml"):
         import yaml
 
         try:
             values = yaml.safe_load(text)
         except yaml.YAMLError as exc:
-            raise L3PruneError(f"{path}: invalid YAML: {exc}") from None
+            raise L3PruneError(f"{path}: invalid YAML: {' '.join(str(exc).split())}") from None
     elif path.suffix == ".json":
         try:
-            values = json.loads(text)
+            values = json.loads(text, parse_constant=reject_nan_constant)
         except json.JSONDecodeError as exc:
             raise L3PruneError(f"{path}:{exc.lineno}: invalid JSON ({exc.msg})") from None
+        except ValueError as exc:
+            raise L3PruneError(f"{path}: {exc}") from None
     else:
         raise L3PruneError(f"{path}: recipe files must be .yaml, .yml or .json, got {path.suffix!r}")
     if values is None:
@@ -156,8 +157,8 @@ def build_config(recipe: str | os.PathLike | None = None, **overrides: Any) -> T
             values[key] = value
     if isinstance(values.get("data"), (str, os.PathLike)):
         values["data"] = [values["data"]]
-    if values.get("data") is not None:
-        values["data"] = [str(p) for p in values["data"]]
+    if isinstance(values.get("data"), (list, tuple)):  # paths as strings; other types fail in validate()
+        values["data"] = [os.fspath(p) if isinstance(p, os.PathLike) else p for p in values["data"]]
     for f in fields(TrainConfig):  # YAML reads 2e-4 (no dot) as a string; accept it as the number it is
         if isinstance(values.get(f.name), str) and float in _allowed(f.type):
             try:

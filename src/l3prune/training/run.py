@@ -2,7 +2,7 @@
 
 A run keeps its working files in a run folder (default ``<out>.run``): ``run.json`` (what is being
 trained), the loss log and curve, and the latest checkpoint. The output folder appears only at the
-very end, complete, by a rename; it holds the merged encoder plus ``training.json`` and the loss curve.
+very end, complete, by a swap (``safe_write``); it holds the merged encoder plus ``training.json`` and the loss curve.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 from l3prune.data import SourceBatchSampler, Triplet, load_triplets
 from l3prune.encoder import LLMEncoder
 from l3prune.errors import L3PruneError
+from l3prune.safe_write import OVERWRITE_HINT, atomic_output, check_output, dumps, write_json
 from l3prune.training import distributed
 from l3prune.training.adapters import merge_trained
 from l3prune.training.checkpoint import list_checkpoints, load_checkpoint, save_checkpoint
@@ -84,7 +85,7 @@ def train_encoder(
         changed = config_differences(state["config"], config)
         if changed:
             raise L3PruneError("the recipe differs from the interrupted run's: " + "; ".join(changed)
-                               + ". Resume with the same settings, or start over with --overwrite")
+                               + f". Resume with the same settings, or start over with {OVERWRITE_HINT}")
         trainer.load_state(state)
         logger.info("resuming at step %d of %d from %s", trainer.step, config.steps, found[-1][1])
     if log is not None and env.is_main:
@@ -136,21 +137,24 @@ def train_to_folder(
     """
     config = (config or TrainConfig()).validate()
     prune = prune or PruneSpec()
-    out = Path(out)
-    folder = Path(run_dir) if run_dir is not None else out.with_name(out.name + ".run")
-    if out.exists() and not overwrite:
-        raise L3PruneError(f"{out} already exists; choose another --out or pass --overwrite")
+    out = check_output(out, overwrite=overwrite, kind="folder")
+    folder = Path(run_dir).expanduser() if run_dir is not None else out.with_name(out.name + ".run")
+    check_output(folder, overwrite=True, kind="folder", markers=(RUN_FILE,))  # a run folder must be one of ours
     env = distributed.setup(config.device)
     try:
-        record = _open_run_folder(folder, model, prune, config, resume=resume, overwrite=overwrite, env=env)
+        record = _check_run_folder(folder, model, prune, config, resume=resume, overwrite=overwrite, env=env)
         triplets = load_triplets(config.data, instructions=config.instructions)
         SourceBatchSampler(triplets, config.batch_size, world_size=env.world_size)  # fail before loading weights
         encoder = LLMEncoder.from_pretrained(model, pooling=config.pooling, max_length=config.max_length,
                                              dtype=DTYPES[config.dtype] if config.dtype else None, device=env.device)
         _prune(encoder, prune, record, config.data, env)
-        if env.is_main:
+        if env.is_main:  # the run folder appears only now, after every check and the load have passed
+            if record.pop("start_over", False):
+                shutil.rmtree(folder)
+            folder.mkdir(parents=True, exist_ok=True)
             record.update(kept=encoder.settings.kept_layers, pruning=encoder.settings.pruning)
-            _write_json(folder / RUN_FILE, record)
+            write_json(folder / RUN_FILE, record, overwrite=True)
+        distributed.barrier(env)
         train_encoder(encoder, config, triplets=triplets, run_dir=folder, resume=resume, env=env)
         if env.is_main:
             _save_output(encoder, out, folder, config, overwrite=overwrite)
@@ -160,37 +164,33 @@ def train_to_folder(
     return out
 
 
-def _open_run_folder(folder: Path, model, prune: PruneSpec, config: TrainConfig, *, resume: bool,
-                     overwrite: bool, env: DistEnv) -> dict[str, Any]:
-    """Check the run folder against this request; returns the run record (with its layers when resuming)."""
+def _check_run_folder(folder: Path, model, prune: PruneSpec, config: TrainConfig, *, resume: bool,
+                      overwrite: bool, env: DistEnv) -> dict[str, Any]:
+    """Check the run folder against this request; returns the run record (with its layers when resuming).
+
+    Writes nothing: an earlier run to start over is only marked (``start_over``) and removed once the
+    model has loaded, so a request that fails its checks leaves the folder as it was.
+    """
     record = {"model": str(model), "prune": _jsonable(asdict(prune)), "config": config.to_dict(),
               "world_size": env.world_size}
-    saved = _read_json(folder / RUN_FILE)
-    if folder.exists() and saved is None and any(folder.iterdir()):
-        raise L3PruneError(f"run folder {folder} exists and is not an l3prune run; pass another --run-dir")
+    saved = _read_json(folder / RUN_FILE)  # check_output has refused a folder that is not a run's
     checkpoints = list_checkpoints(folder / "checkpoints")
     if saved is not None and not resume:
         if not overwrite:
             at = f" (checkpoint at step {checkpoints[-1][0]})" if checkpoints else ""
-            raise L3PruneError(f"run folder {folder} holds an earlier run{at}; pass --resume to continue it "
-                               "or --overwrite to start over")
-        distributed.barrier(env)
-        if env.is_main:
-            shutil.rmtree(folder)
-        distributed.barrier(env)
+            raise L3PruneError(f"run folder {folder} holds an earlier run{at}; pass resume=True to continue it "
+                               f"or {OVERWRITE_HINT} to start over")
+        record["start_over"] = True
         saved = None
     if saved is not None:
-        changed = [key for key in ("model", "prune") if saved[key] != record[key]]
+        changed = [key for key in ("model", "prune") if saved.get(key) != record[key]]
         if changed:
-            raise L3PruneError(f"--resume: {', '.join(changed)} differ from the run in {folder} "
-                               f"(saved {[saved[k] for k in changed]}); resume with the same model and pruning")
+            raise L3PruneError(f"resume: {', '.join(changed)} differ from the run in {folder} "
+                               f"(saved {[saved.get(k) for k in changed]}); resume with the same model and pruning")
         if checkpoints:  # reuse the chosen layers: no second scan, and surely the same ones
             record["kept_current"], record["pruning"] = saved.get("kept_current"), saved.get("pruning") or {}
     elif resume:
         logger.info("nothing to resume in %s; starting from step 0", folder)
-    if env.is_main:
-        folder.mkdir(parents=True, exist_ok=True)
-    distributed.barrier(env)
     return record
 
 
@@ -218,38 +218,33 @@ def _prune(encoder: LLMEncoder, prune: PruneSpec, record: dict[str, Any], data, 
 
 
 def _save_output(encoder: LLMEncoder, out: Path, folder: Path, config: TrainConfig, *, overwrite: bool) -> None:
-    """Save the merged encoder with its training record into a temporary folder, then rename it to ``out``."""
-    partial = out.with_name(f".{out.name}.partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    encoder.save(partial, overwrite=True)
+    """Save the merged encoder with its training record beside ``out``, then swap it in."""
     log = LossLog(folder, config.log_format)
     rows = log.read()
-    _write_json(partial / "training.json", {"config": config.to_dict(), "steps_run": rows[-1]["step"] if rows else 0,
-                                            "final_loss": rows[-1]["loss"] if rows else None,
-                                            "kept_layers": encoder.settings.kept_layers})
-    if log.path.is_file():
-        shutil.copy2(log.path, partial / log.path.name)
-    plot_loss(rows, partial / "train_loss.png", title=_title(encoder, config))
-    if out.exists() and overwrite:
-        shutil.rmtree(out)
-    os.replace(partial, out)
+    with atomic_output(out, overwrite=overwrite, kind="folder") as partial:
+        encoder.write_files(partial)
+        (partial / "training.json").write_text(dumps({
+            "config": config.to_dict(), "steps_run": rows[-1]["step"] if rows else 0,
+            "final_loss": rows[-1]["loss"] if rows else None, "kept_layers": encoder.settings.kept_layers,
+        }) + "\n", encoding="utf-8")
+        if log.path.is_file():
+            shutil.copy2(log.path, partial / log.path.name)
+        plot_loss(rows, partial / "train_loss.png", title=_title(encoder, config))
     logger.info("saved the trained encoder to %s", out)
 
 
 def _jsonable(value: Any) -> Any:
-    return json.loads(json.dumps(value, default=list))
+    return json.loads(dumps(value, indent=None))
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise L3PruneError(f"{path} is not valid JSON ({exc.msg}); delete the run folder or pass --overwrite") from None
-
-
-def _write_json(path: Path, value: dict[str, Any]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(value, indent=2, default=list) + "\n")
-    os.replace(tmp, path)
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:  # bad JSON or bad UTF-8
+        raise L3PruneError(f"{path} is not valid JSON ({exc}); delete the run folder or pass "
+                           f"{OVERWRITE_HINT}") from None
+    if not isinstance(value, dict):
+        raise L3PruneError(f"{path} is not an l3prune run record; delete the run folder or pass {OVERWRITE_HINT}")
+    return value
