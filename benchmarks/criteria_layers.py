@@ -44,7 +44,7 @@ def scan(encoder: LLMEncoder, model: str, triplets, args) -> LayerProfile:
     profile = scan_layers(encoder, triplets, num_batches=args.num_batches, batch_size=args.batch_size)
     profile.model = model
     profile.settings["data"] = "shipped triplets"
-    profile.save(prefix)
+    profile.save(prefix, overwrite=True)
     return profile
 
 

@@ -17,7 +17,7 @@ SRC = Path(l3prune.__file__).parent
 #: Bottom to top: (level, room) for each module or package of l3prune.
 LAYERS = {
     "errors": 0,
-    "options": 1, "architectures": 1, "pooling": 1, "losses": 1, "resources": 1,
+    "options": 1, "architectures": 1, "pooling": 1, "losses": 1, "resources": 1, "safe_write": 1, "textfile": 1,
     "layers": 2, "data": 2,
     "loading": 3,
     "encoder": 4, "st_pooling": 4,

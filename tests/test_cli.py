@@ -63,7 +63,7 @@ def test_encode_streams_in_chunks_with_the_same_result(make_encoder, tmp_path):
 
 @pytest.mark.parametrize(
     "content, message",
-    [("", "is empty"), ("ok\n\nok\n", ":2: empty text"), ('{"txt": 1}\n', ':1: needs a string field "text"')],
+    [("", "is empty"), ("ok\n\nok\n", ":2: empty text"), ('{"txt": 1}\n', ":1: missing field 'text'")],
 )
 def test_encode_bad_input_is_one_line_and_writes_nothing(saved, tmp_path, capsys, content, message):
     suffix = ".jsonl" if content.startswith("{") else ".txt"

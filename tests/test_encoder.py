@@ -119,7 +119,7 @@ def test_save_and_reload_gives_the_same_embeddings(make_encoder, tmp_path):
 
 def test_save_refuses_an_existing_folder(make_encoder, tmp_path):
     (tmp_path / "out").mkdir()
-    with pytest.raises(L3PruneError, match="--overwrite"):
+    with pytest.raises(L3PruneError, match="overwrite=True"):
         make_encoder().save(tmp_path / "out")
     make_encoder().save(tmp_path / "out", overwrite=True)
     assert (tmp_path / "out" / "l3prune.json").is_file()

@@ -221,16 +221,16 @@ def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path, model_dir, dat
 
 def test_interrupted_final_save_leaves_no_model_and_resume_finishes(tmp_path, model_dir, data_file, monkeypatch):
     out = tmp_path / "out"
-    real_save = LLMEncoder.save
+    real_write = LLMEncoder.write_files
 
-    def dying_save(self, path, **kw):
-        real_save(self, path, **kw)
+    def dying_write(self, folder):
+        real_write(self, folder)
         raise KeyboardInterrupt  # killed right after the weights were written
 
-    monkeypatch.setattr(LLMEncoder, "save", dying_save)
+    monkeypatch.setattr(LLMEncoder, "write_files", dying_write)
     assert main(train_args(model_dir, data_file, out)) == 130
-    assert not out.exists()
-    monkeypatch.setattr(LLMEncoder, "save", real_save)
+    assert not out.exists() and not list(tmp_path.glob(".out*"))  # no model, no temporary folder
+    monkeypatch.setattr(LLMEncoder, "write_files", real_write)
     assert main(train_args(model_dir, data_file, out, "--resume")) == 0  # from the final checkpoint: no steps left
     assert LLMEncoder.from_pretrained(out, device="cpu").num_layers == 3
 
@@ -274,17 +274,18 @@ def test_bad_input_fails_with_one_line_before_training(tmp_path, model_dir, data
     cases = [
         (train_args(model_dir, bad, tmp_path / "o1"), f"{bad}:2: invalid JSON"),
         (train_args(model_dir, data_file, tmp_path / "o2", "--batch-size", "64"), "larger than the largest source"),
-        (train_args(model_dir, data_file, existing), "already exists; choose another --out or pass --overwrite"),
+        (train_args(model_dir, data_file, existing), "already exists; choose another path or pass --overwrite"),
         (train_args(model_dir, data_file, tmp_path / "o3", "--dtype", "fp16"), "dtype must be one of"),
         (train_args(model_dir, data_file, tmp_path / "o4", "--num-layers", "9"), "num_layers must be an integer in 1..3"),
         (train_args(model_dir, data_file, tmp_path / "o5", "--export", str(existing)),
-         "already exists; choose another --export or pass --overwrite"),
+         "already exists; choose another path or pass --overwrite"),
         (train_args(model_dir, data_file, tmp_path / "o6", "--prompt", "query=Find it"), "add --export DIR"),
     ]
     for args, message in cases:
         assert main(args) == 2
         err = capsys.readouterr().err
         assert message in err and "Traceback" not in err, err
+    assert not list(tmp_path.glob("*.run"))  # a run that fails its checks leaves no run folder
 
 
 def test_earlier_run_needs_resume_or_overwrite_and_resume_needs_the_same_recipe(tmp_path, model_dir, data_file, capsys):

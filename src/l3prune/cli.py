@@ -1,15 +1,16 @@
 """The ``l3prune`` command: each subcommand maps its flags onto one library call.
 
 Bad input raises ``L3PruneError`` somewhere in the library; here it becomes one ``error:`` line and
-exit status 2, never a traceback.
+exit status 2, never a traceback (argparse's own errors too). Any other exception is a bug or an
+environment problem: one ``error:`` line, exit status 1, and ``--debug`` shows the traceback.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
+import traceback
 from collections.abc import Callable
 from dataclasses import MISSING, fields
 from pathlib import Path
@@ -18,6 +19,20 @@ from typing import Any
 from l3prune.errors import L3PruneError
 from l3prune.loading import LoadOptions
 from l3prune.options import field_types
+
+#: How library messages name Python parameters, and the flag each is on the command line.
+PARAMETER_FLAGS = {"overwrite=True": "--overwrite", "resume=True": "--resume", "require_stock": "--require-stock"}
+
+
+class UsageError(Exception):
+    """argparse's complaint about the command line, raised instead of printing usage and exiting."""
+
+
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors become one ``error:`` line (see :func:`main`), not usage plus a line."""
+
+    def error(self, message: str):
+        raise UsageError(f"{self.prog}: {message}; see {self.prog} --help")
 
 logger = logging.getLogger("l3prune")
 
@@ -105,7 +120,9 @@ def load_encoder(args: argparse.Namespace):
 def cmd_info(args: argparse.Namespace) -> None:
     info = load_encoder(args).info()
     if args.json:
-        print(json.dumps(info, indent=2))
+        from l3prune.safe_write import dumps
+
+        print(dumps(info))
         return
     for key, value in info.items():
         if key == "parameters":
@@ -116,9 +133,8 @@ def cmd_info(args: argparse.Namespace) -> None:
 def cmd_encode(args: argparse.Namespace) -> None:
     from l3prune.encode_file import encode_file
 
-    encoder = load_encoder(args)
-    path = encode_file(encoder, args.input, args.output, instruction=args.instruction, batch_size=args.batch_size,
-                       normalize=args.normalize, overwrite=args.overwrite)
+    path = encode_file(lambda: load_encoder(args), args.input, args.output, instruction=args.instruction,
+                       batch_size=args.batch_size, normalize=args.normalize, overwrite=args.overwrite)
     print(f"wrote {path}")
 
 
@@ -141,8 +157,10 @@ def cmd_train(args: argparse.Namespace) -> None:
     config = build_config(recipe, **options_from(args, TrainConfig))
     load = build_load_options(recipe, **options_from(args, LoadOptions))
     prune = prune_spec(args)
-    if args.prompt and not args.export:
-        raise L3PruneError("--prompt names instructions for the exported folder; add --export DIR")
+    for flag, value in (("--prompt", args.prompt), ("--normalize", args.normalize),
+                        ("--require-stock", args.require_stock)):
+        if value and not args.export:
+            raise L3PruneError(f"{flag} applies to the exported folder; add --export DIR")
     written = train_to_folder(args.model, args.out, config, load=load, prune=prune, run_dir=args.run_dir,
                               resume=args.resume, overwrite=args.overwrite, export=args.export,
                               prompts=dict(args.prompt or []), normalize=args.normalize,
@@ -215,7 +233,7 @@ def cmd_scan(args: argparse.Namespace) -> None:
 
     profile, paths = scan_model(
         args.model, args.out or f"scan_{_stem(args.model)}", data=args.data, num_batches=args.num_batches,
-        batch_size=args.batch_size, seed=args.seed, load=load_options(args),
+        batch_size=args.batch_size, seed=args.seed, load=load_options(args), overwrite=args.overwrite,
     )
     print(f"small = {profile.small} layers (loss {profile.loss_mean[profile.small - 1]:.4f}), "
           f"large = {profile.large} layers (loss {profile.loss_mean[profile.large - 1]:.4f}) of {profile.num_layers}")
@@ -239,6 +257,7 @@ def _build_scan(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the batch order")
     p.add_argument("--out", help="output prefix (writes OUT.json/.csv/.png) or existing folder "
                                  "(default: ./scan_<model name>)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing profile files written by l3prune")
     p.set_defaults(func=cmd_scan)
 
 
@@ -252,7 +271,7 @@ def _prompt(value: str) -> tuple[str, str]:
 def cmd_export(args: argparse.Namespace) -> None:
     from l3prune.export import export_sentence_transformers
 
-    path = export_sentence_transformers(load_encoder(args), args.out, prompts=dict(args.prompt or []),
+    path = export_sentence_transformers(lambda: load_encoder(args), args.out, prompts=dict(args.prompt or []),
                                         normalize=args.normalize, overwrite=args.overwrite,
                                         require_stock=args.require_stock)
     print(f"wrote {path}")
@@ -284,10 +303,12 @@ def add_export_args(p: argparse.ArgumentParser, *, required: bool) -> None:
 
 
 def cmd_eval(args: argparse.Namespace) -> None:
-    from l3prune.evaluation import BASELINES, SentenceTransformerEncoder, format_table, run_suite, write_results
+    from l3prune.evaluation import BASELINES, SentenceTransformerEncoder, format_table, run_suite
+    from l3prune.evaluation.results import check_results_path, write_results
+    from l3prune.evaluation.suite import check_tasks
 
-    if args.out and Path(args.out).exists() and not args.overwrite:
-        raise L3PruneError(f"{args.out} already exists; choose another --out or pass --overwrite")
+    if args.out:
+        check_results_path(args.out, overwrite=args.overwrite)
     if args.quick:
         from l3prune.evaluation.quick import QUICK_SIZES, select_quick_tasks
 
@@ -296,6 +317,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
         from l3prune.evaluation import select_tasks
 
         tasks = select_tasks(args.tasks or ["all"])
+    check_tasks(tasks)  # bad data fails before the model loads
     is_st_folder = (Path(args.model) / "modules.json").is_file() and not (Path(args.model) / "l3prune.json").is_file()
     if args.model in BASELINES or is_st_folder:
         encoder, info = SentenceTransformerEncoder(args.model, device=args.device), {"kind": "sentence-transformers"}
@@ -332,19 +354,34 @@ BUILDERS: list[Callable] = [_build_info, _build_encode, _build_prune, _build_tra
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="l3prune",
         description="Turn a decoder LLM into a small, fast text encoder: scan -> prune -> train -> evaluate -> export.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    parser.add_argument("--debug", action="store_true", help="on an error, also print the traceback")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for build in BUILDERS:
         build(sub)
+    for command in sub.choices.values():  # also accepted after the command: l3prune eval ... --debug
+        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return parser
 
 
+def cli_message(message: str) -> str:
+    """A library message as the command line says it: Python parameters become flags, one line."""
+    for parameter, flag in PARAMETER_FLAGS.items():
+        message = message.replace(parameter, flag)
+    return " ".join(message.split())
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    debug = "--debug" in (sys.argv[1:] if argv is None else argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except UsageError as exc:
+        print(f"error: {cli_message(str(exc))}", file=sys.stderr)
+        return 2
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if not args.verbose:
         import transformers
@@ -355,13 +392,26 @@ def main(argv: list[str] | None = None) -> int:
             logging.getLogger(noisy).setLevel(logging.ERROR)
     try:
         args.func(args)
-    except L3PruneError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # noqa: BLE001 - the boundary: every failure becomes one line
+        if debug:
+            traceback.print_exc()
+        print(f"error: {_describe_failure(exc, debug)}", file=sys.stderr)
+        return 2 if isinstance(exc, (L3PruneError, OSError)) else 1
     return 0
+
+
+def _describe_failure(exc: Exception, debug: bool) -> str:
+    if isinstance(exc, L3PruneError):
+        return cli_message(str(exc))
+    if isinstance(exc, OSError) and exc.strerror:  # the environment: disk full, permissions, a vanished file
+        where = f": {exc.filename}" if exc.filename else ""
+        return f"{exc.strerror}{where}"
+    hint = "" if debug else "; run again with --debug to see the traceback"
+    first = str(exc).strip().splitlines()
+    return f"unexpected {type(exc).__name__}: {first[0] if first else 'no message'}{hint}, and please report it"
 
 
 if __name__ == "__main__":

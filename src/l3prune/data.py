@@ -22,6 +22,7 @@ import numpy as np
 
 from l3prune.errors import L3PruneError
 from l3prune.resources import default_train_files
+from l3prune.textfile import reject_nan_constant, iter_jsonl, read_text, require_input_file
 
 logger = logging.getLogger(__name__)
 
@@ -112,10 +113,11 @@ def _optional_text(record: dict[str, Any], name: str, where: str, *, required: b
 
 
 def _required_text(record: dict[str, Any], name: str, where: str) -> str:
-    value = _optional_text(record, name, where, required=True)
-    if value is None:
+    if name not in record:
         raise L3PruneError(f"{where}: missing field {name!r}; every line needs query, positive and negative")
-    return value
+    if record[name] is None:
+        raise L3PruneError(f"{where}: field {name!r} must be a string, got null")
+    return _optional_text(record, name, where, required=True)
 
 
 def _to_triplet(record: Any, where: str, default_source: str) -> Triplet:
@@ -139,28 +141,18 @@ def read_triplets(path: str | Path) -> list[Triplet]:
     ``source`` (default: the file stem) are optional. No instruction table is applied here: see
     :func:`load_triplets`.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise L3PruneError(f"triplet file {path} does not exist; pass an existing .jsonl or .json file")
+    path = require_input_file(path, "triplet file")
     triplets: list[Triplet] = []
     if path.suffix == ".jsonl":
-        with path.open(encoding="utf-8") as handle:
-            for lineno, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                where = f"{path}:{lineno}"
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as err:
-                    message = f"{where}: invalid JSON ({err.msg}); each line must be one JSON object"
-                    raise L3PruneError(message) from None
-                triplets.append(_to_triplet(record, where, path.stem))
+        triplets = [_to_triplet(record, where, path.stem) for where, record in iter_jsonl(path, "triplet file")]
     elif path.suffix == ".json":
         try:
-            records = json.loads(path.read_text(encoding="utf-8"))
+            records = json.loads(read_text(path, "triplet file"), parse_constant=reject_nan_constant)
         except json.JSONDecodeError as err:
             message = f"{path}:{err.lineno}: invalid JSON ({err.msg}); fix it, or write one object per line as .jsonl"
             raise L3PruneError(message) from None
+        except ValueError as err:
+            raise L3PruneError(f"{path}: {err}") from None
         if not isinstance(records, list):
             raise L3PruneError(f"{path}: a .json triplet file must hold a list of objects (or use .jsonl)")
         triplets = [_to_triplet(record, f"{path}[{i}]", path.stem) for i, record in enumerate(records)]
@@ -192,8 +184,8 @@ def _expand(path: Path) -> list[Path]:
         if not files:
             raise L3PruneError(f"folder {path} holds no .jsonl files; pass a folder of <dataset>.jsonl triplet files")
         return files
-    if path.is_file():
-        return [path]
+    if path.exists():
+        return [require_input_file(path, "training data")]
     raise L3PruneError(f"training data {path} does not exist; pass a .jsonl file or a folder of them")
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
@@ -25,8 +24,9 @@ from tqdm.auto import tqdm
 from l3prune.architectures import decoder_layers
 from l3prune.errors import L3PruneError
 from l3prune.layers import PruneSpec, is_prefix, keep_layers, layers_to_keep
-from l3prune.loading import LoadOptions, default_device, load_base_model, load_config, load_tokenizer, resolve
+from l3prune.loading import LoadOptions, check_device, load_base_model, load_config, load_tokenizer, resolve
 from l3prune.pooling import pool
+from l3prune.safe_write import atomic_output, dumps
 
 logger = logging.getLogger(__name__)
 
@@ -109,6 +109,7 @@ class LLMEncoder(nn.Module):
             if any(v is not None for v in (pooling, max_length, dtype, device)):
                 raise L3PruneError("give load=LoadOptions(...) or pooling/max_length/dtype/device, not both")
             pooling, max_length, dtype, device = load.validate().pooling, load.max_length, load.dtype, load.device
+        device = check_device(device)  # before any file is read or converted
         source = resolve(reference)
         settings = _read_settings(source.location) or EncoderSettings(base_model=source.reference)
         for name, value in (("pooling", pooling), ("max_length", max_length), ("padding_side", padding_side)):
@@ -117,7 +118,6 @@ class LLMEncoder(nn.Module):
         settings.validate()
         total = load_config(source).num_hidden_layers
         keep = spec.fixed_layers(total)
-        device = device or default_device()
         prefix_only = keep is not None and is_prefix(keep)
         model = load_base_model(source, num_layers=len(keep) if prefix_only else None, dtype=dtype, device=device)
         settings.original_num_layers = settings.original_num_layers or total
@@ -310,23 +310,16 @@ class LLMEncoder(nn.Module):
 
     # ----------------------------------------------------------------- saving
     def save(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
-        """Write model, tokenizer and ``l3prune.json`` to a temporary folder, then rename it into place."""
-        path = Path(path)
-        if path.exists() and not overwrite:
-            raise L3PruneError(f"{path} already exists; choose another --out or pass --overwrite")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-        shutil.rmtree(tmp, ignore_errors=True)
-        try:
-            self.model.save_pretrained(tmp)
-            self.tokenizer.save_pretrained(tmp)
-            (tmp / SETTINGS_FILE).write_text(json.dumps(asdict(self.settings), indent=2) + "\n")
-            if path.exists():
-                shutil.rmtree(path)
-            tmp.replace(path)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-        return path
+        """Write model, tokenizer and ``l3prune.json`` beside ``path``, then swap it in (see ``safe_write``)."""
+        with atomic_output(path, overwrite=overwrite, kind="folder") as tmp:
+            self.write_files(tmp)
+        return Path(path)
+
+    def write_files(self, folder: Path) -> None:
+        """The folder's contents, written into ``folder`` as is; :meth:`save` is the checked, atomic way."""
+        self.model.save_pretrained(folder)  # transformers 5 writes safetensors only
+        self.tokenizer.save_pretrained(folder)
+        (folder / SETTINGS_FILE).write_text(dumps(asdict(self.settings)) + "\n", encoding="utf-8")
 
 
 def _read_settings(location: str) -> EncoderSettings | None:
@@ -334,8 +327,8 @@ def _read_settings(location: str) -> EncoderSettings | None:
     if not file.is_file():
         return None
     try:
-        return EncoderSettings(**json.loads(file.read_text()))
-    except (json.JSONDecodeError, TypeError) as exc:
+        return EncoderSettings(**json.loads(file.read_text(encoding="utf-8")))
+    except (ValueError, TypeError) as exc:  # bad JSON, bad UTF-8, or unknown keys
         raise L3PruneError(f"{file} is not a valid l3prune settings file: {exc}") from None
 
 

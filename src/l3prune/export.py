@@ -24,12 +24,13 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from l3prune.encoder import LLMEncoder, special_tokens_around_text
+from l3prune.encoder import EncoderSettings, LLMEncoder, special_tokens_around_text
 from l3prune.errors import L3PruneError
+from l3prune.safe_write import atomic_output, check_output, dumps
 
 logger = logging.getLogger(__name__)
 
@@ -101,7 +102,7 @@ def plan_pooling(pooling: str, prefix: tuple[int, ...], suffix: tuple[int, ...],
 
 
 def export_sentence_transformers(
-    encoder_or_reference: LLMEncoder | str | os.PathLike,
+    encoder_or_reference: LLMEncoder | str | os.PathLike | Callable[[], LLMEncoder],
     out: str | os.PathLike,
     *,
     prompts: dict[str, str] | None = None,
@@ -115,55 +116,72 @@ def export_sentence_transformers(
     are stored formatted with the encoder's instruction template, so ``encode(texts, prompt_name=..)``
     equals the native ``encode(texts, instruction=..)``. ``normalize`` appends a Normalize module.
     ``require_stock`` refuses, before writing anything, an export that would need ``trust_remote_code``.
-    Written to a temporary sibling folder, then renamed into place.
+    ``out`` is checked before a reference (or a loader callable) is loaded, and written beside, then
+    swapped in (``safe_write``).
     """
-    out = Path(out)
-    if out.exists() and not overwrite:
-        raise L3PruneError(f"{out} already exists; choose another --out or pass --overwrite to replace it")
+    out = check_output(out, overwrite=overwrite, kind="folder")
     encoder = encoder_or_reference
-    if not isinstance(encoder, LLMEncoder):
+    if callable(encoder) and not isinstance(encoder, LLMEncoder):
+        encoder = encoder()
+    elif not isinstance(encoder, LLMEncoder):
         encoder = LLMEncoder.from_pretrained(encoder_or_reference)
-    formatted = _format_prompts(encoder, prompts or {})
-    natural_prefix, natural_suffix = special_tokens_around_text(encoder.tokenizer)
-    plan = plan_pooling(encoder.settings.pooling, natural_prefix, natural_suffix,
-                        bos_id=encoder.tokenizer.bos_token_id, eos_id=encoder.tokenizer.eos_token_id,
-                        has_prompts=bool(formatted), dim=encoder.hidden_size)
+    formatted, plan = plan_export(encoder.tokenizer, encoder.settings, prompts or {}, require_stock=require_stock,
+                                  dim=encoder.hidden_size)
     logger.info("pooling %s", plan.reason)
-    if not plan.stock and require_stock:
-        raise L3PruneError(
-            f"stock sentence-transformers cannot reproduce this encoder exactly ({plan.reason}); drop "
-            "--require-stock to export with l3prune's pooling module (loads with trust_remote_code=True), or "
-            "use --pooling mean / weighted_mean without prompts on a tokenizer that adds no BOS"
-        )
     if not plan.stock:
         logger.warning("this export needs l3prune installed and SentenceTransformer(path, trust_remote_code=True)")
-
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.export{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
-        encoder.save(tmp, overwrite=True)
+    with atomic_output(out, overwrite=overwrite, kind="folder") as tmp:
+        encoder.write_files(tmp)
         _write_special_tokens(tmp, plan)
         _write_st_config(tmp, plan, formatted, max_length=encoder.settings.max_length, normalize=normalize)
         _write_readme(tmp, plan, formatted)
-        if out.is_dir():
-            shutil.rmtree(out)
-        elif out.exists():
-            out.unlink()
-        tmp.replace(out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return out
 
 
-def _format_prompts(encoder: LLMEncoder, prompts: dict[str, str]) -> dict[str, str]:
+def plan_export(tokenizer, settings: EncoderSettings, prompts: dict[str, str], *, require_stock: bool,
+                dim: int) -> tuple[dict[str, str], PoolingPlan]:
+    """The formatted prompts and the pooling plan; refuses bad prompts and (with ``require_stock``) a plan
+    that needs ``trust_remote_code``. Needs only the tokenizer and settings, so it can run before training."""
+    formatted = _format_prompts(tokenizer, settings.instruction_template, prompts)
+    natural_prefix, natural_suffix = special_tokens_around_text(tokenizer)
+    plan = plan_pooling(settings.pooling, natural_prefix, natural_suffix, bos_id=tokenizer.bos_token_id,
+                        eos_id=tokenizer.eos_token_id, has_prompts=bool(formatted), dim=dim)
+    if not plan.stock and require_stock:
+        raise L3PruneError(
+            f"stock sentence-transformers cannot reproduce this encoder exactly ({plan.reason}); drop "
+            "require_stock to export with l3prune's pooling module (loads with trust_remote_code=True), or "
+            "use pooling 'mean' / 'weighted_mean' without prompts on a tokenizer that adds no BOS"
+        )
+    return formatted, plan
+
+
+def preflight_export(reference: str | os.PathLike, out: str | os.PathLike, *, pooling: str | None,
+                     prompts: dict[str, str] | None, require_stock: bool, overwrite: bool) -> None:
+    """Check an export of the model that ``reference`` will become, from its tokenizer and settings alone.
+
+    ``train --export`` calls this before training, so a clash or a non-stock plan fails in seconds, not
+    after the run: training changes neither the tokenizer nor the instruction template.
+    """
+    from l3prune.encoder import _read_settings
+    from l3prune.loading import load_config, load_tokenizer, resolve
+
+    check_output(out, overwrite=overwrite, kind="folder")
+    source = resolve(reference)
+    settings = _read_settings(source.location) or EncoderSettings()
+    if pooling is not None:
+        settings.pooling = pooling
+    plan_export(load_tokenizer(source), settings.validate(), prompts or {}, require_stock=require_stock,
+                dim=load_config(source).hidden_size)
+
+
+def _format_prompts(tokenizer, template: str, prompts: dict[str, str]) -> dict[str, str]:
     """Apply the instruction template and check that ST's prompt-length arithmetic holds for each prompt."""
     formatted = {}
-    tokenize = encoder.tokenizer
+    tokenize = tokenizer
     for name, instruction in prompts.items():
         if not name or not isinstance(instruction, str) or not instruction.strip():
             raise L3PruneError(f"prompt {name!r} needs a name and a non-empty instruction, as NAME=INSTRUCTION")
-        prompt = encoder.settings.instruction_template.format(instruction=instruction)
+        prompt = template.format(instruction=instruction)
         ids = tokenize(prompt, add_special_tokens=False)["input_ids"]
         for probe in BOUNDARY_PROBES:
             if tokenize(prompt + probe, add_special_tokens=False)["input_ids"][: len(ids)] != ids:
@@ -220,21 +238,21 @@ def _write_st_config(folder: Path, plan: PoolingPlan, prompts: dict[str, str], *
     }
     if not plan.stock:
         transformer_config["unpad_inputs"] = False  # L3PrunePooling pools padded batches
-    (folder / Transformer.config_file_name).write_text(json.dumps(transformer_config, indent=4) + "\n")
+    (folder / Transformer.config_file_name).write_text(dumps(transformer_config, indent=4) + "\n")
     modules = [{"idx": 0, "name": "0", "path": "", "type": _class_ref(Transformer)},
                {"idx": 1, "name": "1", "path": "1_Pooling", "type": plan.module}]
     (folder / "1_Pooling").mkdir()
-    (folder / "1_Pooling" / "config.json").write_text(json.dumps(plan.config, indent=4) + "\n")
+    (folder / "1_Pooling" / "config.json").write_text(dumps(plan.config, indent=4) + "\n")
     if normalize:
         modules.append({"idx": 2, "name": "2", "path": "2_Normalize", "type": _class_ref(Normalize)})
         (folder / "2_Normalize").mkdir()
         Normalize().save(str(folder / "2_Normalize"))
-    (folder / "modules.json").write_text(json.dumps(modules, indent=2) + "\n")
+    (folder / "modules.json").write_text(dumps(modules) + "\n")
     versions = {"sentence_transformers": sentence_transformers.__version__,
                 "transformers": transformers.__version__, "pytorch": torch.__version__}
     st_config = {"__version__": versions, "model_type": "SentenceTransformer", "prompts": prompts,
                  "default_prompt_name": None, "similarity_fn_name": "cosine"}
-    (folder / "config_sentence_transformers.json").write_text(json.dumps(st_config, indent=2) + "\n")
+    (folder / "config_sentence_transformers.json").write_text(dumps(st_config) + "\n")
 
 
 def _class_ref(cls: type) -> str:
@@ -251,7 +269,7 @@ def usage_snippet(path: str, plan: PoolingPlan, prompt_name: str | None) -> str:
 
 
 def _write_readme(folder: Path, plan: PoolingPlan, prompts: dict[str, str]) -> None:
-    settings = json.loads((folder / "l3prune.json").read_text())
+    settings = json.loads((folder / "l3prune.json").read_text(encoding="utf-8"))
     name = "query" if "query" in prompts else next(iter(prompts), None)
     needs = "" if plan.stock else "\nThis folder uses `l3prune.st_pooling.L3PrunePooling`: `pip install l3prune` first.\n"
     lines = [

@@ -14,7 +14,6 @@ import importlib.util
 import logging
 import os
 import re
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -27,6 +26,7 @@ from l3prune.errors import L3PruneError
 from l3prune.layers import truncate_config
 from l3prune.options import check_choices, check_types, described
 from l3prune.pooling import POOLING_MODES, check_pooling
+from l3prune.safe_write import atomic_output
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +55,41 @@ DEFAULT_MODEL = "smollm2-135m"
 
 def cache_dir() -> Path:
     """Where converted GGUF models live; override with ``L3PRUNE_CACHE``."""
-    return Path(os.environ.get("L3PRUNE_CACHE", Path.home() / ".cache" / "l3prune"))
+    folder = Path(os.environ.get("L3PRUNE_CACHE") or Path.home() / ".cache" / "l3prune").expanduser()
+    for path in (folder, *folder.parents):
+        if path.exists():
+            if not path.is_dir():
+                where = "L3PRUNE_CACHE" if "L3PRUNE_CACHE" in os.environ else "the cache folder"
+                raise L3PruneError(f"{where} {folder} cannot be a folder: {path} is a file; "
+                                   "point L3PRUNE_CACHE at a folder")
+            break
+    return folder
+
+
+#: Weight files that are pickles: loading one can run arbitrary code, so l3prune never does.
+PICKLE_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json", "tf_model.h5", "model.ckpt.index",
+                  "flax_model.msgpack")
+
+
+def check_device(device: str | torch.device | None) -> str:
+    """A device string torch understands and this machine has (default: cuda if available, else cpu)."""
+    if device is None:
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise L3PruneError(f"unknown device {str(device)!r}; use cpu, cuda or cuda:N") from None
+    if parsed.type == "cuda":
+        if not torch.cuda.is_available():
+            raise L3PruneError(f"device {str(device)!r} asks for CUDA, but no CUDA GPU is available here; use cpu")
+        if parsed.index is not None and parsed.index >= torch.cuda.device_count():
+            raise L3PruneError(f"device {str(device)!r}: there are only {torch.cuda.device_count()} CUDA GPU(s) "
+                               f"(cuda:0..cuda:{torch.cuda.device_count() - 1})")
+    elif parsed.type == "mps" and not torch.backends.mps.is_available():
+        raise L3PruneError(f"device {str(device)!r} is not available on this machine; use cpu")
+    elif parsed.type not in ("cpu", "cuda", "mps", "xpu"):
+        raise L3PruneError(f"device {str(device)!r} is not supported; use cpu, cuda or cuda:N")
+    return str(device)
 
 
 @dataclass(frozen=True)
@@ -77,6 +111,7 @@ def resolve(reference: str | os.PathLike) -> ModelSource:
     if path.is_dir():
         if not (path / "config.json").is_file():
             raise L3PruneError(f"{path} has no config.json; pass a transformers model folder, a .gguf file or an alias")
+        check_weights(path)
         return ModelSource(ref, str(path))
     if path.exists():
         raise L3PruneError(f"{path} is neither a model folder nor a .gguf file")
@@ -86,6 +121,19 @@ def resolve(reference: str | os.PathLike) -> ModelSource:
         f"model {ref!r} not found: it is not an alias ({', '.join(sorted(ALIASES))}), "
         "not an existing folder or .gguf file, and not a hub id of the form org/name"
     )
+
+
+def check_weights(folder: Path) -> None:
+    """Refuse a folder whose weights are pickles only: l3prune loads safetensors, which cannot run code."""
+    if any(folder.glob("*.safetensors")):
+        return
+    pickles = sorted(p.name for p in folder.iterdir() if p.name in PICKLE_WEIGHTS or p.suffix in (".bin", ".pt", ".pth"))
+    if pickles:
+        raise L3PruneError(
+            f"{folder} has weights only as {', '.join(pickles)}, a pickle format that can run code when loaded; "
+            "l3prune loads safetensors only. Convert it where you trust the file, e.g. "
+            "AutoModel.from_pretrained(folder).save_pretrained(new_folder), and pass the new folder"
+        )
 
 
 def _gguf_to_folder(gguf: Path) -> Path:
@@ -99,30 +147,42 @@ def _gguf_to_folder(gguf: Path) -> Path:
     if (target / "config.json").is_file():
         return target
     logger.info("converting %s to a safetensors folder (once; cached in %s)", gguf.name, target)
-    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
-    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    except Exception as exc:  # gguf raises many kinds (ValueError, struct/numpy errors, KeyError) on a bad file
+        raise L3PruneError(f"could not read GGUF file {gguf}: {type(exc).__name__}: {_first_line(exc)}; the file is "
+                           "empty, truncated or not a model GGUF: download it again") from None
     if getattr(model, "hf_quantizer", None) is not None:
         model.hf_quantizer.remove_quantization_config(model)  # save_pretrained refuses GGUF-quantised models
-    tmp = target.with_name(target.name + f".tmp{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
-    tmp.replace(target) if not target.exists() else shutil.rmtree(tmp)
+    # overwrite=True: a concurrent conversion of the same file may finish first; its folder is identical.
+    with atomic_output(target, overwrite=True, kind="folder", markers=("config.json",)) as tmp:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
     return target
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:300].rstrip(".") if text else "no details"
 
 
 def load_config(source: ModelSource) -> PretrainedConfig:
     try:
-        config = AutoConfig.from_pretrained(source.location)
-    except (OSError, ValueError) as exc:
-        raise L3PruneError(f"could not read the config of {source.reference!r}: {exc}") from None
+        # trust_remote_code=False: an ``auto_map`` in the folder's config is ignored, never imported.
+        config = AutoConfig.from_pretrained(source.location, trust_remote_code=False)
+    except Exception as exc:  # bad JSON, bad UTF-8, unknown model_type, a folder that wants remote code
+        raise L3PruneError(f"could not read the config of {source.reference!r}: {_first_line(exc)}; "
+                           "fix or replace its config.json") from None
+    if not isinstance(getattr(config, "num_hidden_layers", None), int) or config.num_hidden_layers < 1:
+        raise L3PruneError(f"the config of {source.reference!r} has no valid num_hidden_layers; fix its config.json")
     arch_spec(config.model_type)  # fail early, with the supported list, before any weights load
     return config
 
 
 def default_device() -> str:
     """cuda when a GPU is visible, else cpu."""
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    return check_device(None)
 
 
 #: The dtype names every command accepts; ``auto`` picks ``default_dtype`` for the device.
@@ -192,6 +252,7 @@ def load_base_model(
     Truncating the config before loading means the dropped blocks are never allocated: their weights
     are simply unexpected keys in the checkpoint, so peak memory grows with ``num_layers``.
     """
+    device = check_device(device)
     config = load_config(source)
     if num_layers is not None:
         truncate_config(config, num_layers)
@@ -203,9 +264,13 @@ def load_base_model(
     level = report_logger.level
     report_logger.setLevel(logging.ERROR)
     try:
-        model, info = cls.from_pretrained(source.location, config=config, dtype=dtype, output_loading_info=True)
-    except OSError as exc:
-        raise L3PruneError(f"could not load {source.reference!r}: {exc}") from None
+        # safetensors only (no pickle is ever unpickled) and no code from the folder.
+        model, info = cls.from_pretrained(source.location, config=config, dtype=dtype, output_loading_info=True,
+                                          use_safetensors=True, trust_remote_code=False)
+    except Exception as exc:  # truncated or corrupt safetensors, missing files, shape mismatches
+        raise L3PruneError(f"could not load the weights of {source.reference!r}: {type(exc).__name__}: "
+                           f"{_first_line(exc)}; the files may be truncated or corrupt: copy or convert them again"
+                           ) from None
     finally:
         report_logger.setLevel(level)
     missing = [k for k in info.get("missing_keys", ()) if not k.startswith("lm_head")]
@@ -217,9 +282,10 @@ def load_base_model(
 
 def load_tokenizer(source: ModelSource):
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source.location)
-    except (OSError, ValueError) as exc:
-        raise L3PruneError(f"could not load the tokenizer of {source.reference!r}: {exc}") from None
+        tokenizer = AutoTokenizer.from_pretrained(source.location, trust_remote_code=False)
+    except Exception as exc:  # missing or corrupt tokenizer files, bad UTF-8, remote-code tokenizers
+        raise L3PruneError(f"could not load the tokenizer of {source.reference!r}: {_first_line(exc)}; "
+                           "fix or replace its tokenizer files") from None
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token  # the paper pads with EOS
     return tokenizer

@@ -49,7 +49,7 @@ def test_threshold_never_splits_tied_scores():
 def test_labels_must_be_binary(tmp_path, jsonl):
     rows = _rows()
     rows[0]["label"] = 2
-    with pytest.raises(L3PruneError, match="0 and 1"):
+    with pytest.raises(L3PruneError, match=r":1: field 'label' is 2; labels are 0 or 1"):
         PairClassificationTask(jsonl(tmp_path / "p.jsonl", rows)).load()
 
 

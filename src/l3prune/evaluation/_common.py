@@ -6,8 +6,6 @@ file parsing or shape checks.
 
 from __future__ import annotations
 
-import csv
-import json
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
@@ -17,6 +15,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 import numpy as np
 
 from l3prune.errors import L3PruneError
+from l3prune.textfile import iter_csv, iter_jsonl, require_input_file, string_field
 
 logger = logging.getLogger(__name__)
 
@@ -77,40 +76,47 @@ class Task(ABC):
 
 
 def require_file(path: str | Path, what: str) -> Path:
-    """Resolve ``path`` and fail with a message naming it when it is missing."""
-    p = Path(path).expanduser()
-    if not p.is_file():
-        raise L3PruneError(f"{what} not found: {p} (check the path, or pass a file that exists)")
-    return p
+    """Resolve ``path`` and fail with a message naming it when it is missing, a folder or a device."""
+    return require_input_file(path, what)
 
 
-def read_records(path: str | Path, what: str = "data file") -> list[dict[str, Any]]:
+class Records(list):
+    """Rows of a data file as dicts, with ``where[i]``, the ``file:line`` row i came from (for messages)."""
+
+    def __init__(self, rows: list[dict[str, Any]], where: list[str]) -> None:
+        super().__init__(rows)
+        self.where = where
+
+    def head(self, n: int | None) -> Records:
+        return self if n is None else Records(self[:n], self.where[:n])
+
+
+def read_records(path: str | Path, what: str = "data file") -> Records:
     """Rows of a ``.jsonl`` (one object a line), ``.csv`` or ``.tsv`` file as dicts."""
     p = require_file(path, what)
     suffix = p.suffix.lower()
+    rows: list[dict[str, Any]] = []
+    where: list[str] = []
     if suffix in {".jsonl", ".json"}:
-        rows: list[dict[str, Any]] = []
-        with p.open(encoding="utf-8") as f:
-            for lineno, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as err:
-                    raise L3PruneError(
-                        f"{p}:{lineno}: not valid JSON ({err.msg}); expected one object per line"
-                    ) from None
-                if not isinstance(row, dict):
-                    raise L3PruneError(f"{p}:{lineno}: expected a JSON object per line, got {type(row).__name__}")
-                rows.append(row)
+        for at, row in iter_jsonl(p, what):
+            if not isinstance(row, dict):
+                raise L3PruneError(f"{at}: expected a JSON object per line, got {type(row).__name__}")
+            rows.append(row)
+            where.append(at)
     elif suffix in {".csv", ".tsv"}:
-        with p.open(encoding="utf-8", newline="") as f:
-            rows = list(csv.DictReader(f, delimiter="\t" if suffix == ".tsv" else ","))
+        for at, row in iter_csv(p, what):
+            rows.append(row)
+            where.append(at)
     else:
         raise L3PruneError(f"{p}: unsupported file type {suffix!r}; use .jsonl, .csv or .tsv")
     if not rows:
         raise L3PruneError(f"{p} has no rows")
-    return rows
+    return Records(rows, where)
+
+
+def texts_of(rows: Records, column: str) -> list[str]:
+    """Column ``column`` of every row, each a non-empty string (texts the user controls: an error names file:line)."""
+    return [string_field(row, column, at) for row, at in zip(rows, rows.where)]
 
 
 def require_columns(rows: Sequence[dict[str, Any]], columns: Iterable[str], path: str | Path) -> None:
@@ -133,7 +139,7 @@ def encode_texts(
     progress: bool | None,
 ) -> np.ndarray:
     """Encode and check the encoder kept its promise: a float32 ``(len(texts), dim)`` array."""
-    texts = [str(t) for t in texts]
+    texts = list(texts)
     out = encoder.encode(texts, instruction=instruction, batch_size=batch_size, normalize=False, show_progress=progress)
     emb = np.asarray(out, dtype=np.float32)
     if emb.ndim != 2 or emb.shape[0] != len(texts):
@@ -143,6 +149,23 @@ def encode_texts(
     if not np.isfinite(emb).all():
         raise L3PruneError("encoder returned NaN or inf embeddings; check the model dtype (try float32)")
     return emb
+
+
+def encode_nonempty(encoder: TextEncoder, texts: Sequence[str], *, batch_size: int, progress: bool | None
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Embed the documents that have text; an empty one (public corpora hold a few) gets a zero row.
+
+    Returns the ``(len(texts), dim)`` embeddings and the ``(len(texts),)`` mask of empty documents, which
+    the ranking tasks score -inf: kept in the corpus, as MTEB keeps them, but retrieved by no query.
+    """
+    empty = np.array([not t.strip() for t in texts], dtype=bool)
+    keep = [t for t, e in zip(texts, empty) if not e]
+    if not keep:
+        raise L3PruneError("every document is empty; nothing can be retrieved")
+    emb = encode_texts(encoder, keep, None, batch_size=batch_size, progress=progress)
+    out = np.zeros((len(texts), emb.shape[1]), dtype=np.float32)
+    out[~empty] = emb
+    return out, empty
 
 
 def l2_normalize(x: np.ndarray) -> np.ndarray:

@@ -9,11 +9,11 @@ from __future__ import annotations
 from abc import abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 
-from l3prune.evaluation._common import Task, TextEncoder, encode_texts, read_records, require_columns
+from l3prune.evaluation._common import Records, Task, TextEncoder, encode_texts, read_records, require_columns, texts_of
 
 
 @dataclass
@@ -40,8 +40,8 @@ class SentencePairTask(Task):
         self.name = self.name or Path(self.path).stem
 
     @abstractmethod
-    def parse_targets(self, values: list[Any]) -> np.ndarray:
-        """The target column as an array; raises ``L3PruneError`` naming the file on bad values."""
+    def parse_targets(self, rows: Records) -> np.ndarray:
+        """The target column as an array; raises ``L3PruneError`` naming file:line on a bad value."""
 
     @abstractmethod
     def metrics(self, emb1: np.ndarray, emb2: np.ndarray, targets: np.ndarray) -> dict[str, float]:
@@ -51,11 +51,10 @@ class SentencePairTask(Task):
         if self._data is None:
             rows = read_records(self.path, f"{self.file_kind} for {self.name}")
             require_columns(rows, self.columns, self.path)
-            if self.limit is not None:
-                rows = rows[: self.limit]
-            c1, c2, target = self.columns
-            targets = self.parse_targets([r[target] for r in rows])
-            self._data = PairData([str(r[c1]) for r in rows], [str(r[c2]) for r in rows], targets)
+            rows = rows.head(self.limit)
+            c1, c2, _ = self.columns
+            sentences1, sentences2 = texts_of(rows, c1), texts_of(rows, c2)  # user-controlled: empty is an error
+            self._data = PairData(sentences1, sentences2, self.parse_targets(rows))
         return self._data
 
     def num_texts(self) -> int:

@@ -7,6 +7,7 @@ LLM, so every suite run can be compared against it on the same data and code pat
 from __future__ import annotations
 
 import importlib.util
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,31 @@ def minilm_path() -> Path:
 BASELINES = {"minilm": minilm_path}
 
 
+def check_st_folder(path: Path) -> None:
+    """Refuse, before anything is imported, a sentence-transformers folder that would run its own code.
+
+    Every module class must come from ``sentence_transformers``; a custom one (including an l3prune
+    export's ``L3PrunePooling``, which ``eval`` loads natively instead) needs ``trust_remote_code``, which
+    l3prune never passes. Pickle-only weights are refused as for any model folder.
+    """
+    from l3prune.loading import check_weights
+
+    try:
+        modules = json.loads((path / "modules.json").read_text(encoding="utf-8"))
+        types = [str(m["type"]) for m in modules]
+    except (ValueError, TypeError, KeyError) as exc:
+        raise L3PruneError(f"{path / 'modules.json'} is not a valid sentence-transformers module list: {exc}") from None
+    custom = [t for t in types if not t.startswith("sentence_transformers.")]
+    if custom:
+        raise L3PruneError(
+            f"{path} needs custom code to load ({', '.join(custom)}), which would run with trust_remote_code=True; "
+            "l3prune never runs code from a model folder. Evaluate a folder of stock modules, or load the model "
+            "yourself if you trust it"
+        )
+    if (path / "config.json").is_file():
+        check_weights(path)
+
+
 class SentenceTransformerEncoder:
     """A ``SentenceTransformer`` (object, local folder or alias) exposing ``encode(texts, instruction=...)``.
 
@@ -55,9 +81,19 @@ class SentenceTransformerEncoder:
                 f"{alias!r} is neither a sentence-transformers folder (with modules.json) nor a baseline "
                 f"alias; choose from {sorted(BASELINES)} or pass such a folder"
             )
+        check_st_folder(path)
         from sentence_transformers import SentenceTransformer
 
-        self.model = SentenceTransformer(str(path), device=device, local_files_only=True)
+        from l3prune.loading import check_device
+
+        try:
+            self.model = SentenceTransformer(str(path), device=check_device(device), local_files_only=True,
+                                             trust_remote_code=False, model_kwargs={"use_safetensors": True})
+        except L3PruneError:
+            raise
+        except Exception as exc:  # corrupt or incomplete folder: name it instead of a traceback
+            raise L3PruneError(f"could not load the sentence-transformers folder {path}: {type(exc).__name__}: "
+                               f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''}") from None
         self.name = name or alias
 
     def encode(

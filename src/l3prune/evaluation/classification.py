@@ -22,6 +22,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, f1_score
 
 from l3prune.errors import L3PruneError
+from l3prune.textfile import string_field
 from l3prune.evaluation._common import (
     Task,
     TextEncoder,
@@ -43,10 +44,31 @@ class LabelledTexts:
 
 
 def load_labelled(path: str | Path, text_column: str, label_column: str, what: str) -> LabelledTexts:
-    """Texts and their labels (as strings) from a .csv/.tsv/.jsonl file; columns chosen by name."""
+    """Texts and their labels (as strings) from a .csv/.tsv/.jsonl file; columns chosen by name.
+
+    Public classification sets hold a few empty texts (a tweet that was only a link, say); such a row
+    says nothing about the encoder, so it is left out with one warning rather than failing the task.
+    A text or label of the wrong type is an error naming file:line.
+    """
     rows = read_records(path, what)
     require_columns(rows, (text_column, label_column), path)
-    return LabelledTexts([str(r[text_column]) for r in rows], [str(r[label_column]) for r in rows])
+    texts, labels, empty = [], [], []
+    for row, at in zip(rows, rows.where):
+        text = string_field(row, text_column, at, allow_empty=True)
+        label = row[label_column]
+        if isinstance(label, bool) or not isinstance(label, (str, int)) or not str(label).strip():
+            raise L3PruneError(f"{at}: field {label_column!r} must be a non-empty string or an integer, got {label!r}")
+        if not text.strip():
+            empty.append(at.rsplit(":", 1)[-1])
+            continue
+        texts.append(text)
+        labels.append(str(label))
+    if empty:
+        logger.warning("%s: left out %d row(s) with an empty %r (lines %s)", path, len(empty), text_column,
+                       ", ".join(empty[:5]) + (", ..." if len(empty) > 5 else ""))
+    if not texts:
+        raise L3PruneError(f"{path}: every {text_column!r} is empty")
+    return LabelledTexts(texts, labels)
 
 
 def undersample(labels: list[str], samples_per_label: int, n_experiments: int, seed: int) -> list[list[int]]:

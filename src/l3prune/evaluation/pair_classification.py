@@ -17,7 +17,8 @@ from sklearn.metrics import average_precision_score
 from sklearn.metrics.pairwise import paired_euclidean_distances, paired_manhattan_distances
 
 from l3prune.errors import L3PruneError
-from l3prune.evaluation._common import as_percent, paired_cosine
+from l3prune.textfile import number_field
+from l3prune.evaluation._common import Records, as_percent, paired_cosine
 from l3prune.evaluation._pairs import SentencePairTask
 
 
@@ -35,11 +36,15 @@ class PairClassificationTask(SentencePairTask):
     main_metric: ClassVar[str] = "max_ap"
     file_kind: ClassVar[str] = "pair classification file"
 
-    def parse_targets(self, values: list) -> np.ndarray:
-        try:
-            labels = np.array([int(float(v)) for v in values])
-        except (TypeError, ValueError):
-            raise L3PruneError(f"{self.path}: column {self.columns[2]!r} must hold 0/1 labels") from None
+    def parse_targets(self, rows: Records) -> np.ndarray:
+        column = self.columns[2]
+        labels = []
+        for row, at in zip(rows, rows.where):
+            value = number_field(row, column, at)
+            if value not in (0, 1):
+                raise L3PruneError(f"{at}: field {column!r} is {row[column]!r}; labels are 0 or 1")
+            labels.append(int(value))
+        labels = np.array(labels)
         if not set(np.unique(labels)) <= {0, 1} or len(np.unique(labels)) < 2:
             raise L3PruneError(
                 f"{self.path}: labels must be 0 and 1 with both present; found {sorted(set(labels.tolist()))}"

@@ -17,7 +17,6 @@ import json
 import os
 import random
 import shutil
-import tempfile
 from pathlib import Path
 
 from l3prune.errors import L3PruneError
@@ -27,6 +26,7 @@ from l3prune.evaluation.registry import GROUPS, Locate, build_task, shipped
 from l3prune.evaluation.selection import select_tasks
 from l3prune.loading import cache_dir
 from l3prune.resources import resource_path
+from l3prune.safe_write import atomic_output, dumps
 
 #: Items kept per task (seed 0): STS/MRPC pairs, MS MARCO documents (all 50 queries stay), Banking77
 #: test texts (also the clustering set), WikiQA queries. Banking77 classification keeps MTEB's protocol
@@ -45,7 +45,7 @@ def _jsonl(path: Path) -> list[dict]:
 def _write_jsonl(path: Path, rows: list[dict]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", encoding="utf-8") as f:
-        f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+        f.writelines(dumps(r, indent=None) + "\n" for r in rows)
 
 
 def _write_samples(folder: Path) -> None:
@@ -82,19 +82,12 @@ def _write_samples(folder: Path) -> None:
 
 
 def quick_suite_folder(folder: str | os.PathLike | None = None) -> Path:
-    """The folder of subsample files, written once (to a temporary sibling, then renamed)."""
+    """The folder of subsample files, written once (beside the target, then swapped in)."""
     target = Path(folder) if folder is not None else cache_dir() / f"quick-suite-v{_VERSION}"
     if (target / "wikiqa_test.jsonl").is_file():  # written last, and the folder appears whole
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
-    try:
+    with atomic_output(target, overwrite=True, kind="folder", markers=("wikiqa_test.jsonl",)) as tmp:
         _write_samples(tmp)
-        if target.exists():
-            shutil.rmtree(target)
-        tmp.replace(target)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return target
 
 

@@ -17,10 +17,12 @@ from typing import ClassVar
 import numpy as np
 
 from l3prune.errors import L3PruneError
+from l3prune.textfile import string_field
 from l3prune.evaluation._common import (
     Task,
     TextEncoder,
     as_percent,
+    encode_nonempty,
     encode_texts,
     l2_normalize,
     read_records,
@@ -60,18 +62,29 @@ class RerankingTask(Task):
             return self._data
         rows = read_records(self.path, f"reranking file for {self.name}")
         require_columns(rows, ("query", "positive", "negative"), self.path)
-        instances, skipped = [], 0
-        for i, row in enumerate(rows, 1):
+        instances, skipped, empty = [], 0, []
+        for row, at in zip(rows, rows.where):
+            query = string_field(row, "query", at)  # a query with no text is a broken row: an error
             pos, neg = row["positive"], row["negative"]
             if not isinstance(pos, list) or not isinstance(neg, list):
-                raise L3PruneError(f"{self.path}: row {i}: 'positive' and 'negative' must be lists of texts")
+                raise L3PruneError(f"{at}: 'positive' and 'negative' must be lists of texts")
+            for side, items in (("positive", pos), ("negative", neg)):
+                for item in items:
+                    if not isinstance(item, str):
+                        got = "null" if item is None else type(item).__name__
+                        raise L3PruneError(f"{at}: every item of {side!r} must be a string, got {got}")
             if not pos or not neg:
                 skipped += 1
                 continue
+            candidates = pos + neg
+            empty += [f"{at.rsplit(':', 1)[-1]}" for text in candidates if not text.strip()]
             grades = np.array([1] * len(pos) + [0] * len(neg))
-            instances.append(RerankingInstance(str(row["query"]), [str(t) for t in pos + neg], grades))
+            instances.append(RerankingInstance(query, candidates, grades))
         if skipped:
             logger.warning("%s: skipped %d queries with no positive or no negative candidate", self.name, skipped)
+        if empty:
+            logger.warning("%s: %d empty candidate(s) (lines %s) are kept but ranked last, as nothing can match "
+                           "them", self.name, len(empty), ", ".join(sorted(set(empty), key=int)[:5]))
         if not instances:
             raise L3PruneError(f"{self.path}: no query has both a positive and a negative candidate")
         self._data = instances
@@ -92,11 +105,12 @@ class RerankingTask(Task):
         )
         # One encode call for all candidates keeps batches full; the cache removes repeats.
         flat = [text for d in data for text in d.candidates]
-        cand_emb = l2_normalize(encode_texts(encoder, flat, None, batch_size=batch_size, progress=progress))
+        cand_emb, empty = encode_nonempty(encoder, flat, batch_size=batch_size, progress=progress)
+        cand_emb = l2_normalize(cand_emb)
         ranked, judged, start = [], [], 0
         for q, inst in zip(query_emb, data):
             n = len(inst.candidates)
-            scores = cand_emb[start : start + n] @ q  # (n_candidates,)
+            scores = np.where(empty[start : start + n], -np.inf, cand_emb[start : start + n] @ q)  # (n_candidates,)
             start += n
             # Equal scores: the later candidate first, a fixed rule standing in for pytrec_eval's id order.
             order = rank(scores, np.arange(n), n)

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from l3prune.errors import L3PruneError
+from l3prune.safe_write import check_output, write_json
 
 
 def format_table(results: dict[str, Any]) -> str:
@@ -35,19 +33,14 @@ def format_table(results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_results(results: dict[str, Any], path: str | Path, *, overwrite: bool = False) -> Path:
-    """Write results as JSON atomically (temp file, then rename); refuse to replace a file unless asked."""
+def check_results_path(path: str | Path, *, overwrite: bool = False) -> Path:
+    """A results path must be a ``.json`` file that may be written (``safe_write`` rules); checked before a run."""
     out = Path(path).expanduser()
-    if out.exists() and not overwrite:
-        raise L3PruneError(f"{out} already exists; choose another path or pass overwrite=True")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(results, f, indent=2, ensure_ascii=False)
-            f.write("\n")
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return out
+    if out.suffix.lower() != ".json":
+        raise L3PruneError(f"results file {out} must end in .json")
+    return check_output(out, overwrite=overwrite)
+
+
+def write_results(results: dict[str, Any], path: str | Path, *, overwrite: bool = False) -> Path:
+    """Write results as strict JSON (no NaN), beside the target then swapped in; never over another kind of file."""
+    return write_json(check_results_path(path, overwrite=overwrite), results, overwrite=overwrite)

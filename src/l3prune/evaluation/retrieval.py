@@ -8,6 +8,7 @@ document is scored by cosine, and only queries named in the qrels are scored.
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -15,11 +16,13 @@ from typing import Any, ClassVar
 import numpy as np
 
 from l3prune.errors import L3PruneError
+from l3prune.textfile import iter_lines, string_field
 from l3prune.evaluation._common import (
     Task,
     TextEncoder,
     as_percent,
     cosine_matrix,
+    encode_nonempty,
     encode_texts,
     read_records,
     require_columns,
@@ -51,33 +54,44 @@ def read_qrels(path: str | Path) -> dict[str, dict[str, int]]:
     """
     p = require_file(path, "qrels file")
     qrels: dict[str, dict[str, int]] = {}
-    with p.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            fields = line.rstrip("\n").split("\t") if "\t" in line else line.split()
-            if not fields or not "".join(fields).strip():
-                continue
-            if len(fields) not in (3, 4):
-                raise L3PruneError(
-                    f"{p}:{lineno}: expected 3 tab-separated fields (query-id, corpus-id, score) "
-                    f"or 4 (TREC), got {len(fields)}"
-                )
-            qid, did, grade = fields[0], fields[-2], fields[-1]  # BEIR: q d s; TREC: q iter d s
-            try:
-                value = int(float(grade))
-            except ValueError:
-                if lineno == 1:
-                    continue  # header line
-                raise L3PruneError(f"{p}:{lineno}: relevance {grade!r} is not a number") from None
-            qrels.setdefault(qid.strip(), {})[did.strip()] = value
+    for lineno, line in iter_lines(p, "qrels file"):
+        fields = line.split("\t") if "\t" in line else line.split()
+        if not fields or not "".join(fields).strip():
+            continue
+        if len(fields) not in (3, 4):
+            raise L3PruneError(
+                f"{p}:{lineno}: expected 3 tab-separated fields (query-id, corpus-id, score) "
+                f"or 4 (TREC), got {len(fields)}"
+            )
+        qid, did, grade = fields[0], fields[-2], fields[-1]  # BEIR: q d s; TREC: q iter d s
+        try:
+            number = float(grade)
+        except ValueError:
+            if lineno == 1:
+                continue  # header line
+            raise L3PruneError(f"{p}:{lineno}: relevance {grade!r} is not a number") from None
+        if not math.isfinite(number):
+            raise L3PruneError(f"{p}:{lineno}: relevance {grade!r} is not a finite number")
+        value = int(number)
+        qrels.setdefault(qid.strip(), {})[did.strip()] = value
     if not qrels:
         raise L3PruneError(f"{p} has no judgements")
     return qrels
 
 
-def _doc_text(row: dict[str, Any]) -> str:
-    title = str(row.get("title") or "")
-    text = str(row.get("text") or "")
+def _doc_text(row: dict[str, Any], where: str) -> str:
+    """``title + " " + text`` as MTEB builds it; may be empty (kept, see :func:`encode_nonempty`)."""
+    title = row.get("title")
+    title = "" if title is None else string_field(row, "title", where, allow_empty=True)
+    text = string_field(row, "text", where, allow_empty=True)
     return f"{title} {text}".strip() if title else text.strip()
+
+
+def _record_id(row: dict[str, Any], where: str) -> str:
+    value = row.get("_id")
+    if isinstance(value, bool) or not isinstance(value, (str, int)) or not str(value).strip():
+        raise L3PruneError(f"{where}: field '_id' must be a non-empty string or integer, got {value!r}")
+    return str(value).strip()
 
 
 @dataclass
@@ -109,8 +123,12 @@ class RetrievalTask(Task):
         require_columns(queries, ("_id", "text"), root / "queries.jsonl")
         raw_qrels = read_qrels(root / "qrels" / f"{self.split}.tsv")
 
-        docs = {str(r["_id"]): _doc_text(r) for r in corpus}
-        query_text = {str(r["_id"]): str(r["text"]) for r in queries}
+        docs = {_record_id(r, at): _doc_text(r, at) for r, at in zip(corpus, corpus.where)}
+        empty = [did for did, text in docs.items() if not text]
+        if empty:
+            logger.warning("%s: %d of %d documents are empty (e.g. %s); they stay in the corpus, as MTEB keeps "
+                           "them, but no query can retrieve them", self.name, len(empty), len(docs), empty[:5])
+        query_text = {_record_id(r, at): string_field(r, "text", at) for r, at in zip(queries, queries.where)}
         qrels: dict[str, dict[str, int]] = {}
         bad_q: set[str] = set()
         bad_d: set[str] = set()
@@ -167,9 +185,10 @@ class RetrievalTask(Task):
         self, encoder: TextEncoder, *, batch_size: int = 32, progress: bool | None = None
     ) -> dict[str, float]:
         data = self.load()
-        doc_emb = encode_texts(encoder, data.doc_texts, None, batch_size=batch_size, progress=progress)
+        doc_emb, empty = encode_nonempty(encoder, data.doc_texts, batch_size=batch_size, progress=progress)
         query_emb = encode_texts(encoder, data.query_texts, self.instruction, batch_size=batch_size, progress=progress)
-        return score_retrieval(query_emb, doc_emb, data.query_ids, data.doc_ids, data.qrels, top_k=self.top_k)
+        return score_retrieval(query_emb, doc_emb, data.query_ids, data.doc_ids, data.qrels, top_k=self.top_k,
+                               empty=empty)
 
 
 def score_retrieval(
@@ -180,14 +199,20 @@ def score_retrieval(
     qrels: dict[str, dict[str, int]],
     *,
     top_k: int = 1000,
+    empty: np.ndarray | None = None,
 ) -> dict[str, float]:
-    """Rank every document by cosine for each query and score against the qrels (metrics x100)."""
+    """Rank every document by cosine for each query and score against the qrels (metrics x100).
+
+    Documents marked in ``empty`` score -inf: they rank after every other document.
+    """
     top_k = min(top_k, len(doc_ids))
     id_order = np.empty(len(doc_ids), dtype=np.int64)
     id_order[np.argsort(np.array(doc_ids, dtype=object))] = np.arange(len(doc_ids))  # tie-break key
     ranked_grades, judged_grades = [], []
     for start in range(0, len(query_ids), _QUERY_CHUNK):
         scores = cosine_matrix(query_emb[start : start + _QUERY_CHUNK], doc_emb)  # (chunk, n_docs)
+        if empty is not None:
+            scores[:, empty] = -np.inf
         for row, qid in zip(scores, query_ids[start : start + _QUERY_CHUNK]):
             top = rank(row, id_order, top_k)
             judged = qrels[qid]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from l3prune.evaluation.registry import GROUPS, TASKS, build_task, valid_task_na
 from l3prune.evaluation.reranking import RerankingTask
 from l3prune.evaluation.retrieval import RetrievalTask
 from l3prune.evaluation.sts import STSTask
+from l3prune.textfile import iter_jsonl, iter_lines
 
 
 def select_tasks(spec: str | Sequence[str]) -> list[Task]:
@@ -64,15 +64,14 @@ def _label_column(columns: Sequence[str], path: Path) -> str:
 
 def _columns(path: Path) -> list[str]:
     """Column names from a file's header (csv/tsv) or first object (jsonl), without reading it all."""
-    with path.open(encoding="utf-8", newline="") as f:
-        if path.suffix.lower() in {".csv", ".tsv"}:
-            return next(csv.reader(f, delimiter="\t" if path.suffix.lower() == ".tsv" else ","), [])
-        for line in f:
-            if line.strip():
-                try:
-                    return list(json.loads(line))
-                except (json.JSONDecodeError, TypeError):
-                    raise L3PruneError(f"{path}: first line is not a JSON object") from None
+    if path.suffix.lower() in {".csv", ".tsv"}:
+        for _, line in iter_lines(path, "dataset file"):
+            return next(csv.reader([line], delimiter="\t" if path.suffix.lower() == ".tsv" else ","), [])
+        return []
+    for where, row in iter_jsonl(path, "dataset file"):
+        if not isinstance(row, dict):
+            raise L3PruneError(f"{where}: expected a JSON object per line, got {type(row).__name__}")
+        return list(row)
     return []
 
 

@@ -16,7 +16,8 @@ from scipy.stats import pearsonr, spearmanr
 from sklearn.metrics.pairwise import paired_euclidean_distances, paired_manhattan_distances
 
 from l3prune.errors import L3PruneError
-from l3prune.evaluation._common import paired_cosine
+from l3prune.textfile import number_field
+from l3prune.evaluation._common import Records, paired_cosine
 from l3prune.evaluation._pairs import SentencePairTask
 
 logger = logging.getLogger(__name__)
@@ -35,13 +36,13 @@ class STSTask(SentencePairTask):
     main_metric: ClassVar[str] = "cosine_spearman"
     file_kind: ClassVar[str] = "STS file"
 
-    def parse_targets(self, values: list) -> np.ndarray:
-        try:
-            scores = np.array([float(v) for v in values], dtype=np.float64)
-        except (TypeError, ValueError):
-            raise L3PruneError(f"{self.path}: column {self.columns[2]!r} must hold numbers") from None
+    def parse_targets(self, rows: Records) -> np.ndarray:
+        column = self.columns[2]
+        scores = np.array([number_field(row, column, at) for row, at in zip(rows, rows.where)], dtype=np.float64)
         if len(scores) < 2:
             raise L3PruneError(f"{self.path}: need at least 2 pairs to compute a correlation")
+        if np.ptp(scores) == 0:
+            raise L3PruneError(f"{self.path}: every {column!r} is {scores[0]:g}; a correlation needs different scores")
         return scores
 
     def metrics(self, emb1: np.ndarray, emb2: np.ndarray, targets: np.ndarray) -> dict[str, float]:

@@ -23,6 +23,12 @@ from l3prune.evaluation.registry import NOTES, valid_task_names
 logger = logging.getLogger(__name__)
 
 
+def check_tasks(tasks: Sequence[Task]) -> None:
+    """Read every task's data now (tasks load lazily), so a bad file fails before any model loads."""
+    for task in tasks:
+        task.num_texts()
+
+
 def run_suite(
     encoder: TextEncoder,
     tasks: Sequence[Task],

@@ -18,6 +18,7 @@ from l3prune.errors import L3PruneError
 from l3prune.layers import PruneSpec
 from l3prune.loading import LoadOptions, load_config, resolve
 from l3prune.pruning.criteria import Criterion, Selection, get_criterion, plan
+from l3prune.safe_write import check_output
 
 logger = logging.getLogger(__name__)
 
@@ -84,8 +85,6 @@ def prune_to_folder(
     overwrite: bool = False,
 ) -> Path:
     """Load ``model``, prune it and save it to ``out``; refuses an existing ``out`` before any work."""
-    out = Path(out)
-    if out.exists() and not overwrite:
-        raise L3PruneError(f"{out} already exists; choose another --out or pass --overwrite")
+    out = check_output(out, overwrite=overwrite, kind="folder")
     encoder = load_pruned(model, prune, load=load, data=data)
     return encoder.save(out, overwrite=overwrite)

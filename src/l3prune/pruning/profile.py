@@ -19,6 +19,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from l3prune.errors import L3PruneError
+from l3prune.safe_write import atomic_output, check_output, dumps
 
 PROFILE_NAME = "layer_profile"  # file stem when ``save`` is given a folder
 
@@ -64,7 +65,7 @@ class LayerProfile:
         path = Path(path)
         try:
             return cls(**json.loads(path.read_text(encoding="utf-8")))
-        except (OSError, json.JSONDecodeError, TypeError) as exc:
+        except (OSError, ValueError, TypeError) as exc:
             raise L3PruneError(f"{path} is not a layer profile written by 'l3prune scan': {exc}") from None
 
     def to_csv(self) -> str:
@@ -74,30 +75,35 @@ class LayerProfile:
             rows.append(f"{k},{mean:.6f},{std:.6f},{config}")
         return "\n".join(rows) + "\n"
 
-    def save(self, target: str | os.PathLike) -> dict[str, Path]:
+    def save(self, target: str | os.PathLike, *, overwrite: bool = False) -> dict[str, Path]:
         """Write ``<prefix>.json``, ``.csv`` and ``.png``; a folder target uses the prefix ``layer_profile``.
 
-        Each file is written to a temporary name and renamed, so a reader never sees half a file.
+        All three paths are checked before any is written (see :func:`profile_paths`); each is written
+        beside its target and swapped in, so a reader never sees half a file.
         """
-        text = str(target)
-        prefix = Path(target)
-        if text.endswith(("/", os.sep)) or prefix.is_dir():
-            prefix = prefix / PROFILE_NAME
-        prefix.parent.mkdir(parents=True, exist_ok=True)
-        paths = {ext: prefix.with_name(f"{prefix.name}.{ext}") for ext in ("json", "csv", "png")}
+        paths = profile_paths(target, overwrite=overwrite)
+        text = dumps(self.to_dict()) + "\n"  # a NaN loss fails here, before anything is written
         writers = {
-            "json": lambda tmp: tmp.write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8"),
+            "json": lambda tmp: tmp.write_text(text, encoding="utf-8"),
             "csv": lambda tmp: tmp.write_text(self.to_csv(), encoding="utf-8"),
             "png": lambda tmp: plot_profile(self, tmp),
         }
         for ext, path in paths.items():
-            tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}.{ext}")
-            try:
+            with atomic_output(path, overwrite=overwrite) as tmp:
                 writers[ext](tmp)
-                tmp.replace(path)
-            finally:
-                tmp.unlink(missing_ok=True)
         return paths
+
+
+def profile_paths(target: str | os.PathLike, *, overwrite: bool = False) -> dict[str, Path]:
+    """The JSON/CSV/PNG paths of a profile saved at ``target`` (a prefix, or a folder), each checked as an output."""
+    text = str(target)
+    prefix = Path(target).expanduser()
+    if text.endswith(("/", os.sep)) or prefix.is_dir():
+        prefix = prefix / PROFILE_NAME
+    paths = {ext: prefix.with_name(f"{prefix.name}.{ext}") for ext in ("json", "csv", "png")}
+    for path in paths.values():
+        check_output(path, overwrite=overwrite)
+    return paths
 
 
 _COLORS = {"line": "#1f4e79", "std": "#c6dbef", "sem": "#6baed6", "small": "#2ca02c", "large": "#d62728"}

@@ -26,7 +26,7 @@ from l3prune.errors import L3PruneError
 from l3prune.loading import LoadOptions
 from l3prune.losses import contrastive_loss_per_example
 from l3prune.pooling import pool
-from l3prune.pruning.profile import LayerProfile
+from l3prune.pruning.profile import LayerProfile, profile_paths
 
 logger = logging.getLogger(__name__)
 
@@ -142,13 +142,15 @@ def scan_model(
     batch_size: int = DEFAULT_BATCH_SIZE,
     seed: int = 0,
     load: LoadOptions | None = None,
+    overwrite: bool = False,
 ) -> tuple[LayerProfile, dict[str, Path]]:
-    """``l3prune scan``: load triplets (checked before the model loads), scan, write JSON/CSV/PNG."""
+    """``l3prune scan``: check the outputs and load triplets (before the model loads), scan, write JSON/CSV/PNG."""
     from l3prune.encoder import LLMEncoder
 
+    profile_paths(out, overwrite=overwrite)
     triplets = load_triplets(data)
     scan_sampler(triplets, num_batches=num_batches, batch_size=batch_size, seed=seed)
     encoder = LLMEncoder.from_pretrained(model, load=load)
     profile = scan_layers(encoder, triplets, num_batches=num_batches, batch_size=batch_size, seed=seed)
     profile.settings["data"] = [str(d) for d in data] if data else "shipped triplets"
-    return profile, profile.save(out)
+    return profile, profile.save(out, overwrite=overwrite)

@@ -1,6 +1,6 @@
 """Resumable checkpoints: trainable weights, optimizer, scheduler, every rank's RNG state and the step.
 
-A checkpoint is one file, written to a temporary name and renamed into place, so a run killed while
+A checkpoint is one file, written beside its final name and swapped in (``safe_write``), so a run killed while
 saving leaves the previous checkpoint intact and never a half-written one. The batch order needs no
 state: ``SourceBatchSampler.batch_at(step)`` recomputes it from the step.
 """
@@ -8,7 +8,6 @@ state: ``SourceBatchSampler.batch_at(step)`` recomputes it from the step.
 from __future__ import annotations
 
 import logging
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 import torch
 
 from l3prune.errors import L3PruneError
+from l3prune.safe_write import atomic_output
 
 logger = logging.getLogger(__name__)
 
@@ -50,14 +50,9 @@ def list_checkpoints(folder: Path) -> list[tuple[int, Path]]:
 
 def save_checkpoint(folder: Path, step: int, state: dict[str, Any], *, keep: int = 1) -> Path:
     """Write ``state`` as ``step-NNNNNNN.pt`` (temp file, then rename) and delete all but the ``keep`` newest."""
-    folder.mkdir(parents=True, exist_ok=True)
     final = checkpoint_path(folder, step)
-    tmp = folder / f".{final.name}.tmp{os.getpid()}"
-    try:
+    with atomic_output(final, overwrite=True) as tmp:
         torch.save({**state, "step": step}, tmp)
-        os.replace(tmp, final)
-    finally:
-        tmp.unlink(missing_ok=True)
     for _, old in list_checkpoints(folder)[:-keep]:
         old.unlink(missing_ok=True)
     logger.info("checkpoint at step %d: %s", step, final)

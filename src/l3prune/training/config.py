@@ -20,6 +20,7 @@ from typing import Any
 from l3prune.errors import L3PruneError
 from l3prune.loading import LoadOptions
 from l3prune.options import check_choices, check_types, described, layered
+from l3prune.textfile import read_text, reject_nan_constant
 
 logger = logging.getLogger(__name__)
 
@@ -109,21 +110,21 @@ def read_recipe(path: str | os.PathLike) -> dict[str, Any]:
     """Read a YAML or JSON mapping of settings (training settings and load options); unknown keys are an
     error naming the key."""
     path = Path(path)
-    if not path.is_file():
-        raise L3PruneError(f"recipe file {path} does not exist")
-    text = path.read_text(encoding="utf-8")
+    text = read_text(path, "recipe file")
     if path.suffix in (".yaml", ".yml"):
         import yaml
 
         try:
             values = yaml.safe_load(text)
         except yaml.YAMLError as exc:
-            raise L3PruneError(f"{path}: invalid YAML: {exc}") from None
+            raise L3PruneError(f"{path}: invalid YAML: {' '.join(str(exc).split())}") from None
     elif path.suffix == ".json":
         try:
-            values = json.loads(text)
+            values = json.loads(text, parse_constant=reject_nan_constant)
         except json.JSONDecodeError as exc:
             raise L3PruneError(f"{path}:{exc.lineno}: invalid JSON ({exc.msg})") from None
+        except ValueError as exc:
+            raise L3PruneError(f"{path}: {exc}") from None
     else:
         raise L3PruneError(f"{path}: recipe files must be .yaml, .yml or .json, got {path.suffix!r}")
     if values is None:
@@ -149,8 +150,8 @@ def build_config(recipe: str | os.PathLike | Mapping[str, Any] | None = None, **
     values = dict(_recipe_values(recipe))
     if isinstance(values.get("data"), (str, os.PathLike)):
         values["data"] = [values["data"]]
-    if values.get("data") is not None:
-        values["data"] = [str(p) for p in values["data"]]
+    if isinstance(values.get("data"), (list, tuple)):  # paths as strings; other types fail in validate()
+        values["data"] = [os.fspath(p) if isinstance(p, os.PathLike) else p for p in values["data"]]
     config = layered(TrainConfig(), values, overrides).validate()
     if config.warmup_steps > config.steps:
         logger.warning("warm-up of %d steps is longer than the run; clamping it to %d steps",

@@ -16,7 +16,7 @@ import torch
 import torch.distributed as dist
 
 from l3prune.errors import L3PruneError
-from l3prune.loading import default_device
+from l3prune.loading import check_device, default_device
 
 logger = logging.getLogger(__name__)
 
@@ -44,9 +44,9 @@ def setup(device: str | None = None) -> DistEnv:
     """Join the launcher's process group (gloo on CPU, NCCL on CUDA) and pick this rank's device."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     if world_size <= 1:
-        return DistEnv(device=device or default_device())
+        return DistEnv(device=check_device(device))
     rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
-    device = device or default_device()
+    device = check_device(device)
     if torch.device(device).type == "cuda":
         if torch.device(device).index is not None:
             raise L3PruneError(f"under a launcher each rank picks its GPU by LOCAL_RANK; pass --device cuda, not {device}")

@@ -9,9 +9,10 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
 from pathlib import Path
 from typing import Any
+
+from l3prune.safe_write import atomic_output, dumps
 
 COLUMNS = ("step", "loss", "lr", "grad_norm", "seconds")
 
@@ -34,11 +35,8 @@ class LossLog:
     def truncate(self, step: int) -> None:
         """Keep rows up to ``step`` (a killed run may have logged steps past its last checkpoint)."""
         rows = [row for row in self.read() if row["step"] <= step]
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with tmp.open("w", encoding="utf-8", newline="") as handle:
+        with atomic_output(self.path, overwrite=True) as tmp, tmp.open("w", encoding="utf-8", newline="") as handle:
             self._write(handle, rows, header=True)
-        os.replace(tmp, self.path)
 
     def append(self, row: dict[str, Any]) -> None:
         header = self.fmt == "csv" and not self.path.is_file()
@@ -52,7 +50,7 @@ class LossLog:
                 writer.writeheader()
             writer.writerows({k: row[k] for k in COLUMNS} for row in rows)
         else:
-            handle.writelines(json.dumps({k: row[k] for k in COLUMNS}) + "\n" for row in rows)
+            handle.writelines(dumps({k: row[k] for k in COLUMNS}, indent=None) + "\n" for row in rows)
 
 
 def plot_loss(rows: list[dict[str, Any]], path: Path, *, title: str = "training loss") -> Path | None:
@@ -80,7 +78,6 @@ def plot_loss(rows: list[dict[str, Any]], path: Path, *, title: str = "training 
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    tmp = path.with_name(path.name + ".tmp.png")
-    fig.savefig(tmp, dpi=120, format="png")
-    os.replace(tmp, path)
+    with atomic_output(path, overwrite=True) as tmp:
+        fig.savefig(tmp, dpi=120, format="png")
     return path

@@ -16,6 +16,7 @@ from typing import Any
 from l3prune.errors import L3PruneError
 from l3prune.layers import PruneSpec
 from l3prune.loading import LoadOptions
+from l3prune.safe_write import OVERWRITE_HINT, dumps, write_json
 from l3prune.training.config import RUN_ONLY, TrainConfig
 
 RUN_FILE = "run.json"
@@ -39,7 +40,7 @@ class RunRecord:
     def start(cls, model: str | os.PathLike, prune: PruneSpec, config: TrainConfig, load: LoadOptions,
               world_size: int) -> RunRecord:
         return cls(config=config.to_dict(), world_size=world_size, model=str(model),
-                   prune=json.loads(json.dumps(asdict(prune), default=list)), load=asdict(load))
+                   prune=json.loads(dumps(asdict(prune), indent=None)), load=asdict(load))
 
     @classmethod
     def from_checkpoint(cls, state: dict[str, Any]) -> RunRecord:
@@ -52,9 +53,12 @@ class RunRecord:
         if not path.is_file():
             return None
         try:
-            values = json.loads(path.read_text())
-        except json.JSONDecodeError as exc:
-            raise L3PruneError(f"{path} is not valid JSON ({exc.msg}); delete the run folder or pass --overwrite") from None
+            values = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError as exc:  # bad JSON or bad UTF-8
+            raise L3PruneError(f"{path} is not valid JSON ({exc}); delete the run folder or pass "
+                               f"{OVERWRITE_HINT}") from None
+        if not isinstance(values, dict):
+            raise L3PruneError(f"{path} is not an l3prune run record; delete the run folder or pass {OVERWRITE_HINT}")
         if "load" not in values:  # written before load options had their own entry: they were in the recipe
             old = values.get("config", {})
             values["load"] = {"pooling": old.get("pooling"), "max_length": old.get("max_length"),
@@ -63,7 +67,7 @@ class RunRecord:
         return cls(**{k: v for k, v in values.items() if k in known})
 
     def save(self, folder: Path) -> None:
-        write_json(Path(folder) / RUN_FILE, asdict(self))
+        write_json(Path(folder) / RUN_FILE, asdict(self), overwrite=True)
 
     def check_resume(self, saved: RunRecord, *, where: str, settings: bool = True) -> None:
         """Refuse to continue ``saved`` with this request: a different model or pruning, or (``settings``) a
@@ -71,7 +75,7 @@ class RunRecord:
         changed = [k for k in ("model", "prune") if None not in (getattr(saved, k), getattr(self, k))
                    and getattr(saved, k) != getattr(self, k)]
         if changed:
-            raise L3PruneError(f"--resume: {', '.join(changed)} differ from the run in {where} "
+            raise L3PruneError(f"resume: {', '.join(changed)} differ from the run in {where} "
                                f"(saved {[getattr(saved, k) for k in changed]}); resume with the same model and pruning")
         if not settings:
             return
@@ -80,7 +84,7 @@ class RunRecord:
             differences += _differences(saved.load, self.load)
         if differences:
             raise L3PruneError("the recipe differs from the interrupted run's: " + "; ".join(differences)
-                               + ". Resume with the same settings, or start over with --overwrite")
+                               + f". Resume with the same settings, or start over with {OVERWRITE_HINT}")
         if saved.world_size != self.world_size:
             raise L3PruneError(f"the checkpoint was written by {saved.world_size} process(es) but this run has "
                                f"{self.world_size}; resume with the same number of processes")
@@ -91,9 +95,3 @@ def _differences(saved: dict[str, Any], now: dict[str, Any]) -> list[str]:
     return [f"{key}: {saved.get(key)!r} -> {now[key]!r}" for key in now
             if key not in RUN_ONLY and saved.get(key) != now[key]]
 
-
-def write_json(path: Path, value: dict[str, Any]) -> None:
-    """Write JSON to a temporary name, then rename it into place."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(value, indent=2, default=list) + "\n")
-    os.replace(tmp, path)

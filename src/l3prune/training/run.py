@@ -2,7 +2,7 @@
 
 A run keeps its working files in a run folder (default ``<out>.run``): ``run.json`` (what is being
 trained: ``RunRecord``), the loss log and curve, and the latest checkpoint. The output folder appears only at the
-very end, complete, by a rename; it holds the merged encoder plus ``training.json`` and the loss curve.
+very end, complete, by a swap (``safe_write``); it holds the merged encoder plus ``training.json`` and the loss curve.
 ``train_to_folder`` also does what only the main rank does under DDP: saving, and the optional export.
 """
 
@@ -22,6 +22,7 @@ from l3prune.encoder import LLMEncoder
 from l3prune.errors import L3PruneError
 from l3prune.layers import PruneSpec
 from l3prune.loading import LoadOptions, load_config, resolve
+from l3prune.safe_write import OVERWRITE_HINT, atomic_output, check_output, dumps
 from l3prune.training import distributed
 from l3prune.training.adapters import merge_trained
 from l3prune.training.checkpoint import list_checkpoints, load_checkpoint, save_checkpoint
@@ -29,7 +30,7 @@ from l3prune.training.config import TRAIN_LOAD, TrainConfig, check_train_load
 from l3prune.training.distributed import DistEnv
 from l3prune.training.history import LossLog, plot_loss
 from l3prune.training.loop import Trainer
-from l3prune.training.record import RunRecord, write_json
+from l3prune.training.record import RUN_FILE, RunRecord
 
 logger = logging.getLogger(__name__)
 
@@ -117,23 +118,31 @@ def train_to_folder(
     config = (config or TrainConfig()).validate()
     load = check_train_load(load or TRAIN_LOAD)
     prune = prune or PruneSpec()
-    out = Path(out)
-    folder = Path(run_dir) if run_dir is not None else out.with_name(out.name + ".run")
-    if out.exists() and not overwrite:
-        raise L3PruneError(f"{out} already exists; choose another --out or pass --overwrite")
-    if export is not None and Path(export).exists() and not overwrite:  # checked before hours of training
-        raise L3PruneError(f"{export} already exists; choose another --export or pass --overwrite")
+    out = check_output(out, overwrite=overwrite, kind="folder")
+    folder = Path(run_dir).expanduser() if run_dir is not None else out.with_name(out.name + ".run")
+    check_output(folder, overwrite=True, kind="folder", markers=(RUN_FILE,))  # a run folder must be one of ours
+    if export is not None:  # the whole export is checked before hours of training
+        from l3prune.export import preflight_export
+
+        if Path(export).expanduser().resolve() == out.resolve():
+            raise L3PruneError(f"the export and output paths name the same folder ({out}); give the export its own folder")
+        preflight_export(model, export, pooling=load.pooling, prompts=prompts or {}, require_stock=require_stock,
+                         overwrite=overwrite)
     env = distributed.setup(load.device)
     written: dict[str, Path] = {}
     try:
-        record = _open_run_folder(folder, RunRecord.start(model, prune, config, load, env.world_size),
-                                  resume=resume, overwrite=overwrite, env=env)
+        record, start_over = _check_run_folder(folder, RunRecord.start(model, prune, config, load, env.world_size),
+                                               resume=resume, overwrite=overwrite)
         triplets = load_triplets(config.data, instructions=config.instructions)
         SourceBatchSampler(triplets, config.batch_size, world_size=env.world_size)  # fail before loading weights
         encoder = _load_pruned(model, prune, record, config.data, env, replace(load, device=env.device))
-        if env.is_main:
+        if env.is_main:  # the run folder appears only now, after every check and the load have passed
+            if start_over:
+                shutil.rmtree(folder)
+            folder.mkdir(parents=True, exist_ok=True)
             record.kept, record.pruning = encoder.settings.kept_layers, encoder.settings.pruning
             record.save(folder)
+        distributed.barrier(env)
         train_encoder(encoder, config, triplets=triplets, run_dir=folder, resume=resume, env=env)
         if env.is_main:  # only the main rank writes outputs
             written["encoder"] = _save_output(encoder, out, folder, config, record, overwrite=overwrite)
@@ -149,22 +158,21 @@ def train_to_folder(
     return written
 
 
-def _open_run_folder(folder: Path, record: RunRecord, *, resume: bool, overwrite: bool, env: DistEnv) -> RunRecord:
-    """Check the run folder against this request; returns the run record (with its layers when resuming)."""
-    saved = RunRecord.read(folder)
-    if folder.exists() and saved is None and any(folder.iterdir()):
-        raise L3PruneError(f"run folder {folder} exists and is not an l3prune run; pass another --run-dir")
+def _check_run_folder(folder: Path, record: RunRecord, *, resume: bool, overwrite: bool) -> tuple[RunRecord, bool]:
+    """Check the run folder against this request; returns the run record (with its layers when resuming)
+    and whether an earlier run is to be started over.
+
+    Writes nothing: an earlier run to start over is removed by the caller once the model has loaded, so
+    a request that fails its checks leaves the folder as it was.
+    """
+    saved = RunRecord.read(folder)  # check_output has refused a folder that is not a run's
     checkpoints = list_checkpoints(folder / "checkpoints")
     if saved is not None and not resume:
         if not overwrite:
             at = f" (checkpoint at step {checkpoints[-1][0]})" if checkpoints else ""
-            raise L3PruneError(f"run folder {folder} holds an earlier run{at}; pass --resume to continue it "
-                               "or --overwrite to start over")
-        distributed.barrier(env)
-        if env.is_main:
-            shutil.rmtree(folder)
-        distributed.barrier(env)
-        saved = None
+            raise L3PruneError(f"run folder {folder} holds an earlier run{at}; pass resume=True to continue it "
+                               f"or {OVERWRITE_HINT} to start over")
+        return record, True
     if saved is not None:
         # Without a checkpoint nothing was trained yet, so only the model and the pruning must match.
         record.check_resume(saved, where=str(folder), settings=bool(checkpoints))
@@ -172,10 +180,7 @@ def _open_run_folder(folder: Path, record: RunRecord, *, resume: bool, overwrite
             record.kept_current, record.pruning = saved.kept_current, saved.pruning or {}
     elif resume:
         logger.info("nothing to resume in %s; starting from step 0", folder)
-    if env.is_main:
-        folder.mkdir(parents=True, exist_ok=True)
-    distributed.barrier(env)
-    return record
+    return record, False
 
 
 def _load_pruned(model, prune: PruneSpec, record: RunRecord, data, env: DistEnv, load: LoadOptions) -> LLMEncoder:
@@ -211,20 +216,16 @@ def _load_pruned(model, prune: PruneSpec, record: RunRecord, data, env: DistEnv,
 
 def _save_output(encoder: LLMEncoder, out: Path, folder: Path, config: TrainConfig, record: RunRecord, *,
                  overwrite: bool) -> Path:
-    """Save the merged encoder with its training record into a temporary folder, then rename it to ``out``."""
-    partial = out.with_name(f".{out.name}.partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    encoder.save(partial, overwrite=True)
+    """Save the merged encoder with its training record beside ``out``, then swap it in."""
     log = LossLog(folder, config.log_format)
     rows = log.read()
     summary = {"config": record.config, "load": record.load, "steps_run": rows[-1]["step"] if rows else 0,
                "final_loss": rows[-1]["loss"] if rows else None, "kept_layers": encoder.settings.kept_layers}
-    write_json(partial / "training.json", summary)
-    if log.path.is_file():
-        shutil.copy2(log.path, partial / log.path.name)
-    plot_loss(rows, partial / "train_loss.png", title=_title(encoder, config))
-    if out.exists() and overwrite:
-        shutil.rmtree(out)
-    os.replace(partial, out)
+    with atomic_output(out, overwrite=overwrite, kind="folder") as partial:
+        encoder.write_files(partial)
+        (partial / "training.json").write_text(dumps(summary) + "\n", encoding="utf-8")
+        if log.path.is_file():
+            shutil.copy2(log.path, partial / log.path.name)
+        plot_loss(rows, partial / "train_loss.png", title=_title(encoder, config))
     logger.info("saved the trained encoder to %s", out)
     return out

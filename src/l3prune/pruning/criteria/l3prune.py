@@ -43,6 +43,7 @@ class L3Prune:
                 from l3prune.data import load_triplets
 
                 data = load_triplets(None)
+            _check_enough(data, self.batch_size)
             profile = self.profile = scan_layers(encoder, data, num_batches=self.num_batches,
                                                  batch_size=self.batch_size, seed=self.seed)
         k = getattr(profile, config)
@@ -53,3 +54,16 @@ class L3Prune:
                   f"({profile.loss_mean[k - 1]:.4f}) over depths {span}; scan of {s.get('num_batches')} batches "
                   f"of {s.get('batch_size')} triplets")
         return Selection(list(range(k)), reason, {"scan_loss": profile.loss_mean, "scan_loss_std": profile.loss_std})
+
+
+def _check_enough(data, batch_size: int) -> None:
+    """The scan batches each source on its own; say so in words that fit every caller (prune has no batch flag)."""
+    from collections import Counter
+
+    largest = max(Counter(t.source for t in data).values(), default=0)
+    if largest < batch_size:
+        raise L3PruneError(
+            f"L3Prune's scan draws batches of {batch_size} triplets from one source, but the largest source in "
+            f"the data has {largest}; give at least {batch_size} triplets of one source, or a size instead of a "
+            "configuration"
+        )

@@ -1,0 +1,243 @@
+"""Every output l3prune writes goes through here: checked first, written beside the target, then swapped in.
+
+The rules (one place, so no command can lose a user's data):
+
+* An existing output is replaced only with ``overwrite=True``, and only when l3prune wrote it: a folder
+  that carries one of its marker files (``l3prune.json``, an export's ``modules.json``, a run's
+  ``run.json``), or a single file of the kind being written (same suffix and, for binary formats,
+  the same signature). Anything else is an error that names the path and what is in it.
+* Never the current folder, one of its parents, the home folder or ``/``.
+* The new output is written to a temporary sibling and swapped in at the end, so a crash or a kill
+  midway leaves the old output intact. Temporary names follow one scheme,
+  ``.<name>.l3prune-tmp-<pid><suffix>``, so a later run recognises a dead run's leftovers and removes them.
+
+Library messages name the Python parameter (``overwrite=True``); the CLI maps it to its flag.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from l3prune.errors import L3PruneError
+
+TEMP_TAG = ".l3prune-tmp-"
+OLD_TAG = ".l3prune-old-"
+#: Files whose presence shows that l3prune wrote a folder (encoder/export, training run, quick-suite sample).
+FOLDER_MARKERS = ("l3prune.json", "modules.json")
+OVERWRITE_HINT = "overwrite=True"
+#: Leading bytes of the binary formats l3prune writes; a file of that suffix without them is not ours.
+_SIGNATURES = {".npy": b"\x93NUMPY", ".png": b"\x89PNG\r\n\x1a\n", ".pt": b"PK\x03\x04"}
+
+
+def already_exists(path: Path) -> L3PruneError:
+    """The one wording for an output that is in the way."""
+    return L3PruneError(f"{path} already exists; choose another path or pass {OVERWRITE_HINT} to replace it")
+
+
+def _protected(path: Path) -> str | None:
+    """Why ``path`` may never be replaced (the current folder, a parent of it, home or the root), else None."""
+    cwd = Path.cwd().resolve()
+    if path == cwd:
+        return "it is the current folder"
+    if path in cwd.parents:
+        return "it is a parent of the current folder"
+    if path == Path.home().resolve():
+        return "it is the home folder"
+    if path == Path(path.anchor):
+        return "it is the root folder"
+    return None
+
+
+def _describe(folder: Path) -> str:
+    names = sorted(p.name + ("/" if p.is_dir() else "") for p in folder.iterdir())
+    shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+    return f"{len(names)} entr{'y' if len(names) == 1 else 'ies'} ({shown})"
+
+
+def _is_our_file(path: Path, suffix: str) -> bool:
+    if path.suffix.lower() != suffix.lower():
+        return False
+    signature = _SIGNATURES.get(suffix.lower())
+    if signature is not None:
+        with path.open("rb") as handle:
+            return handle.read(len(signature)) == signature
+    if suffix.lower() == ".json":
+        try:
+            json.loads(path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            return False
+    return True
+
+
+def _check_parent(path: Path) -> None:
+    """The nearest existing ancestor must be a folder (a file there would make mkdir fail obscurely)."""
+    for ancestor in path.parents:
+        if ancestor.exists():
+            if not ancestor.is_dir():
+                raise L3PruneError(f"cannot write {path}: {ancestor} is a file, not a folder; choose another path")
+            if not os.access(ancestor, os.W_OK | os.X_OK):
+                raise L3PruneError(f"cannot write {path}: {ancestor} is not writable; choose another path")
+            return
+
+
+def check_output(path: str | os.PathLike, *, overwrite: bool = False, kind: str = "file",
+                 markers: Sequence[str] = FOLDER_MARKERS) -> Path:
+    """Fail now, before any work, if writing ``path`` would break the rules above; return it as a Path.
+
+    ``kind`` is ``"file"`` or ``"folder"``; ``markers`` are the file names that prove a folder is ours.
+    """
+    if kind not in ("file", "folder"):
+        raise ValueError(f"kind must be 'file' or 'folder', got {kind!r}")
+    path = Path(path).expanduser()
+    resolved = path.resolve()
+    why = _protected(resolved)
+    if why is not None:
+        raise L3PruneError(f"refusing to write to {path}: {why}; choose a new path for the output")
+    _check_parent(resolved)
+    if not (path.exists() or path.is_symlink()):
+        return path
+    if kind == "file":
+        if path.is_dir():
+            raise L3PruneError(f"{path} is a folder, but the output is a file; choose a file path")
+        if not path.is_file():
+            raise L3PruneError(f"{path} is not a regular file (a device or pipe); choose a file path")
+        if not overwrite:
+            raise already_exists(path)
+        if not _is_our_file(path, path.suffix):
+            raise L3PruneError(f"refusing to replace {path}: it does not look like a {path.suffix or 'plain'} file "
+                               "l3prune wrote; choose another path or remove it yourself")
+        return path
+    if not path.is_dir():
+        what = "a file" if path.is_file() else "not a folder (a device or pipe)"
+        raise L3PruneError(f"{path} is {what}, but the output is a folder; choose another path")
+    if not overwrite:
+        raise already_exists(path)
+    if any(path.iterdir()) and not any((path / name).is_file() for name in markers):
+        raise L3PruneError(
+            f"refusing to replace {path}: it holds {_describe(path)} and no {' or '.join(markers)}, so l3prune "
+            "did not write it; choose another path or remove it yourself"
+        )
+    return path
+
+
+def temp_sibling(path: Path, *, tag: str = TEMP_TAG) -> Path:
+    """``.<name>.l3prune-tmp-<pid><suffix>`` beside ``path``: the suffix stays, for writers that read it."""
+    return path.with_name(f".{path.name}{tag}{os.getpid()}{path.suffix}")
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def clean_stale(path: Path) -> None:
+    """Remove the temporary leftovers of dead runs that wrote ``path``; put back an old output a swap left aside."""
+    if not path.parent.is_dir():
+        return
+    for tag in (OLD_TAG, TEMP_TAG):
+        prefix = f".{path.name}{tag}"
+        for leftover in path.parent.glob(f"{glob_escape(prefix)}*"):
+            pid = leftover.name[len(prefix):].removesuffix(path.suffix) if path.suffix else leftover.name[len(prefix):]
+            if not pid.isdigit() or _pid_alive(int(pid)):
+                continue
+            if tag == OLD_TAG and not path.exists():
+                leftover.replace(path)  # killed between the two renames of a swap: the old output returns
+            elif leftover.is_dir() and not leftover.is_symlink():
+                shutil.rmtree(leftover, ignore_errors=True)
+            else:
+                leftover.unlink(missing_ok=True)
+
+
+def glob_escape(text: str) -> str:
+    return "".join(f"[{c}]" if c in "*?[" else c for c in text)
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike, *, overwrite: bool = False, kind: str = "file",
+                  markers: Sequence[str] = FOLDER_MARKERS) -> Iterator[Path]:
+    """Yield a temporary sibling to write into; on success it replaces ``path``, on error it is removed.
+
+    ``kind="folder"`` yields an empty, existing folder; ``kind="file"`` a path with the target's suffix.
+    The rules of :func:`check_output` are applied first, so nothing is written when they refuse.
+    """
+    path = check_output(path, overwrite=overwrite, kind=kind, markers=markers)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        clean_stale(path)
+    except OSError as exc:
+        raise L3PruneError(f"cannot write {path}: {exc.strerror or exc}; choose another path") from None
+    tmp = temp_sibling(path)
+    _remove(tmp)
+    if kind == "folder":
+        tmp.mkdir()
+    try:
+        yield tmp
+        if kind == "file" and not tmp.exists():
+            raise RuntimeError(f"nothing was written to the temporary file {tmp}")
+        _swap(tmp, path, overwrite=overwrite, kind=kind, markers=markers)
+    finally:
+        _remove(tmp)
+
+
+def _swap(tmp: Path, path: Path, *, overwrite: bool, kind: str, markers: Sequence[str]) -> None:
+    """Move ``tmp`` to ``path``: one atomic rename for a file; for a folder, old aside, new in, old removed."""
+    check_output(path, overwrite=overwrite, kind=kind, markers=markers)  # the target may have changed meanwhile
+    if kind == "file" or not path.exists():
+        os.replace(tmp, path)
+        return
+    old = temp_sibling(path, tag=OLD_TAG)
+    _remove(old)
+    os.replace(path, old)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        os.replace(old, path)
+        raise
+    _remove(old)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def dumps(value: Any, *, indent: int | None = 2) -> str:
+    """Strict JSON text (``allow_nan=False``): a NaN or inf is an error, never a bare ``NaN`` in the file."""
+    try:
+        return json.dumps(value, indent=indent, ensure_ascii=False, allow_nan=False, default=_plain)
+    except ValueError as exc:
+        raise L3PruneError(f"refusing to write JSON with a NaN or infinite value ({exc}); check the inputs that "
+                           "produced it") from None
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if hasattr(value, "item"):  # numpy and torch scalars
+        return value.item()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def write_json(path: str | os.PathLike, value: Any, *, overwrite: bool = False) -> Path:
+    """Write ``value`` as strict JSON through :func:`atomic_output`."""
+    text = dumps(value) + "\n"  # fails before the target is touched
+    with atomic_output(path, overwrite=overwrite) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)
