@@ -19,6 +19,7 @@ from l3prune.data import load_triplets
 from l3prune.encoder import LLMEncoder
 from l3prune.evaluation.sts import STSTask
 from l3prune.export import export_sentence_transformers
+from l3prune.loading import LoadOptions
 from l3prune.pruning.scan import scan_layers
 from l3prune.resources import resource_path
 from l3prune.training import build_config, train_to_folder
@@ -68,8 +69,9 @@ def main() -> None:
 
     step("train: contrastive LoRA (demo: 20 steps of batch 8; paper: 1000 of 64)",
          f"l3prune train {MODEL} --config large --out {OUT}/trained")
-    config = build_config(steps=20, batch_size=8, max_length=MAX_LENGTH, warmup_steps=2, save_every=0)
-    train_to_folder(OUT / "large", OUT / "trained", config, run_dir=OUT / "run")
+    config = build_config(steps=20, batch_size=8, warmup_steps=2, save_every=0)
+    train_to_folder(OUT / "large", OUT / "trained", config, load=LoadOptions(max_length=MAX_LENGTH, device="cpu"),
+                    run_dir=OUT / "run")
     trained = LLMEncoder.from_pretrained(OUT / "trained", device="cpu")
 
     step("evaluate: STS-B test Spearman x100 (demo: first 300 pairs)", f"l3prune eval {OUT}/trained --tasks sts")
