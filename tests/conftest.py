@@ -19,3 +19,20 @@ def _offline(monkeypatch):
     """Tests never reach a hub; INFO logs from l3prune are visible to caplog."""
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     logging.getLogger("l3prune").setLevel(logging.INFO)
+
+
+@pytest.fixture(autouse=True)
+def _fp32_by_default(monkeypatch):
+    """``auto`` means fp32 in tests, on any CI machine: most tests check exact equalities that bf16 would
+    blur. The bf16 tests ask for bf16 explicitly, or patch this check back (``native_bf16_cpu``)."""
+    import l3prune.loading
+
+    monkeypatch.setattr(l3prune.loading, "cpu_has_native_bf16", lambda: False)
+
+
+@pytest.fixture
+def native_bf16_cpu(monkeypatch):
+    """Pretend this CPU has AMX / AVX512-BF16, so ``auto`` picks bf16."""
+    import l3prune.loading
+
+    monkeypatch.setattr(l3prune.loading, "cpu_has_native_bf16", lambda: True)

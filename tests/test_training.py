@@ -82,7 +82,7 @@ def assert_same_weights(a: Path, b: Path, atol: float = 1e-6) -> None:
 
 def train_args(model_dir: Path, data_file: Path, out: Path, *extra: str, steps: int = 4) -> list[str]:
     return ["train", str(model_dir), "--data", str(data_file), "--steps", str(steps), "--batch-size", "4",
-            "--max-length", "24", "--warmup-steps", "1", "--save-every", "2", "--device", "cpu",
+            "--dtype", "fp32", "--max-length", "24", "--warmup-steps", "1", "--save-every", "2", "--device", "cpu",
             "--out", str(out), *extra]
 
 

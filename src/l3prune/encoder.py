@@ -24,7 +24,8 @@ from tqdm.auto import tqdm
 from l3prune.architectures import decoder_layers
 from l3prune.errors import L3PruneError
 from l3prune.layers import PruneSpec, is_prefix, keep_layers, layers_to_keep
-from l3prune.loading import LoadOptions, check_device, load_base_model, load_config, load_tokenizer, resolve
+from l3prune.loading import (LoadOptions, check_device, dtype_name, load_base_model, load_config, load_tokenizer,
+                              resolve)
 from l3prune.pooling import pool
 from l3prune.safe_write import atomic_output, dumps
 
@@ -46,6 +47,7 @@ class EncoderSettings:
     original_num_layers: int | None = None
     kept_layers: list[int] | None = None  # indices into the original model
     pruning: dict = field(default_factory=dict)  # criterion and reason, recorded by whoever pruned
+    dtype: str | None = None  # the weights' dtype when last loaded or saved (a record: loading resolves it anew)
 
     def validate(self) -> EncoderSettings:
         if self.pooling is None or self.max_length is None:
@@ -122,6 +124,7 @@ class LLMEncoder(nn.Module):
         model = load_base_model(source, num_layers=len(keep) if prefix_only else None, dtype=dtype, device=device)
         settings.original_num_layers = settings.original_num_layers or total
         settings.kept_layers = settings.kept_layers or list(range(total))
+        settings.dtype = dtype_name(next(model.parameters()).dtype)
         encoder = cls(model, load_tokenizer(source), settings)
         if keep is not None:
             if prefix_only:  # already loaded at that depth; only the bookkeeping is left
@@ -161,6 +164,11 @@ class LLMEncoder(nn.Module):
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
 
+    @property
+    def dtype(self) -> torch.dtype:
+        """The base weights' dtype (LoRA adapters stay fp32 during training, whatever this is)."""
+        return self.model.get_input_embeddings().weight.dtype
+
     def info(self) -> dict:
         """What ``l3prune info`` prints: size, depth and how the encoder pools."""
         s = self.settings
@@ -175,7 +183,7 @@ class LLMEncoder(nn.Module):
             "pooling": s.pooling,
             "max_length": s.max_length,
             "padding_side": s.padding_side,
-            "dtype": str(next(self.model.parameters()).dtype).removeprefix("torch."),
+            "dtype": dtype_name(self.dtype),
             "pruning": s.pruning,
         }
 
@@ -317,6 +325,7 @@ class LLMEncoder(nn.Module):
 
     def write_files(self, folder: Path) -> None:
         """The folder's contents, written into ``folder`` as is; :meth:`save` is the checked, atomic way."""
+        self.settings.dtype = dtype_name(self.dtype)
         self.model.save_pretrained(folder)  # transformers 5 writes safetensors only
         self.tokenizer.save_pretrained(folder)
         (folder / SETTINGS_FILE).write_text(dumps(asdict(self.settings)) + "\n", encoding="utf-8")

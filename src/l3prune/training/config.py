@@ -13,7 +13,7 @@ import logging
 import math
 import os
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -164,11 +164,21 @@ def build_load_options(recipe: str | os.PathLike | Mapping[str, Any] | None = No
     return check_train_load(layered(TRAIN_LOAD, _recipe_values(recipe), overrides))
 
 
-def check_train_load(load: LoadOptions) -> LoadOptions:
-    """Validate load options for training, which takes every dtype but fp16."""
+def check_train_load(load: LoadOptions, finetune: str = "lora") -> LoadOptions:
+    """Validate load options for training, which takes every dtype but fp16.
+
+    Full fine-tuning updates the weights themselves, so it trains in fp32: ``auto`` means fp32 there, and
+    an explicit bf16 is refused (LoRA keeps its adapters, optimizer state and loss in fp32 on bf16 weights).
+    """
     load.validate()
     if load.dtype not in TRAIN_DTYPES:
         raise L3PruneError(f"dtype must be one of {list(TRAIN_DTYPES)} for training, got {load.dtype!r} "
                            "(fp16 weights would need loss scaling)")
+    if finetune == "full" and load.dtype == "bf16":
+        raise L3PruneError("full fine-tuning in bf16 would update bf16 weights directly, and bf16 rounds away any "
+                           "update smaller than about 1/256 of a weight; use dtype 'fp32' (or 'auto', which means "
+                           "fp32 for full fine-tuning), or LoRA, whose adapters stay fp32 on bf16 weights")
+    if finetune == "full" and load.dtype == "auto":
+        logger.info("full fine-tuning trains in fp32 (dtype auto); bf16 would round small updates away")
+        return replace(load, dtype="fp32")
     return load
-

@@ -1,6 +1,6 @@
 """One training step of the paper's recipe, and the state a checkpoint must hold to repeat the next one.
 
-A step embeds this rank's queries, positives and hard negatives (three forwards, each text with its
+A step embeds this rank's queries, positives and hard negatives in one forward pass (each text with its
 own instruction, which is attended to but not pooled), scores them with the InfoNCE loss against the
 candidates gathered from all ranks, and takes one AdamW step. Under DDP, the averaged gradients are
 those of the single-process loss over the global batch (see ``l3prune.losses``).
@@ -8,6 +8,7 @@ those of the single-process loss over the global batch (see ``l3prune.losses``).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.nn.parallel import DistributedDataParallel
 
 from l3prune.data import SourceBatchSampler, Triplet
@@ -86,14 +88,28 @@ class Trainer:
         self.step = 0  # optimizer steps done
 
     def embed(self, texts: list[tuple[str | None, str]]) -> torch.Tensor:
-        return self.module(self.encoder.tokenize(texts))  # (local batch, dim)
+        with self._attention():
+            return self.module(self.encoder.tokenize(texts))  # (len(texts), dim)
+
+    def embed_triplets(self, batch: list[Triplet]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Queries, positives and negatives in one forward pass: one set of larger matmuls instead of
+        three (a text's embedding does not depend on the batch it is in, see ``LLMEncoder.tokenize``)."""
+        queries, positives, negatives = triplet_texts(batch)
+        q, p, n = self.embed(queries + positives + negatives).split(len(batch))
+        return q, p, n  # (b, dim) each
+
+    def _attention(self):
+        """CPU bf16 training: the math SDPA kernel. torch's CPU flash kernel is fast forward but its bf16
+        backward took 15 ms where math took 7.6 (batch 16 x 9 heads x 64 tokens), 17% of a step."""
+        if self.encoder.device.type == "cpu" and self.encoder.dtype == torch.bfloat16:
+            return sdpa_kernel([SDPBackend.MATH])
+        return contextlib.nullcontext()
 
     def train_step(self) -> dict[str, Any]:
         """One optimizer step on the batch of ``self.step``; returns its log row."""
         start = time.perf_counter()
         batch = [self.triplets[i] for i in self.sampler.batch_at(self.step)]
-        queries, positives, negatives = triplet_texts(batch)
-        q, p, n = self.embed(queries), self.embed(positives), self.embed(negatives)  # (b, dim) each
+        q, p, n = self.embed_triplets(batch)  # (b, dim) each
         loss = self.loss_fn(q, p, n)
         self._stop_if_nonfinite(loss, "loss")
         self.optimizer.zero_grad(set_to_none=True)

@@ -35,6 +35,7 @@ class RunRecord:
     kept_current: list[int] | None = None  # kept layers as indices into ``model`` (reused on resume)
     kept: list[int] | None = None  # the same layers as indices into the original model
     pruning: dict[str, Any] = field(default_factory=dict)  # criterion and reason
+    dtype: str | None = None  # the dtype ``load.dtype`` resolved to (``auto`` depends on the machine)
 
     @classmethod
     def start(cls, model: str | os.PathLike, prune: PruneSpec, config: TrainConfig, load: LoadOptions,

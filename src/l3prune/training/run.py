@@ -21,7 +21,7 @@ from l3prune.data import SourceBatchSampler, Triplet, load_triplets
 from l3prune.encoder import LLMEncoder
 from l3prune.errors import L3PruneError
 from l3prune.layers import PruneSpec
-from l3prune.loading import LoadOptions, load_config, resolve
+from l3prune.loading import LoadOptions, dtype_name, load_config, resolve
 from l3prune.safe_write import OVERWRITE_HINT, atomic_output, check_output, dumps
 from l3prune.training import distributed
 from l3prune.training.adapters import merge_trained
@@ -116,7 +116,7 @@ def train_to_folder(
     ``config.batch_size`` is global.
     """
     config = (config or TrainConfig()).validate()
-    load = check_train_load(load or TRAIN_LOAD)
+    load = check_train_load(load or TRAIN_LOAD, config.finetune)
     prune = prune or PruneSpec()
     out = check_output(out, overwrite=overwrite, kind="folder")
     folder = Path(run_dir).expanduser() if run_dir is not None else out.with_name(out.name + ".run")
@@ -133,6 +133,8 @@ def train_to_folder(
     try:
         record, start_over = _check_run_folder(folder, RunRecord.start(model, prune, config, load, env.world_size),
                                                resume=resume, overwrite=overwrite)
+        if record.dtype is not None and load.dtype == "auto":  # resume in the interrupted run's dtype
+            load = replace(load, dtype=record.dtype)
         triplets = load_triplets(config.data, instructions=config.instructions)
         SourceBatchSampler(triplets, config.batch_size, world_size=env.world_size)  # fail before loading weights
         encoder = _load_pruned(model, prune, record, config.data, env, replace(load, device=env.device))
@@ -141,6 +143,7 @@ def train_to_folder(
                 shutil.rmtree(folder)
             folder.mkdir(parents=True, exist_ok=True)
             record.kept, record.pruning = encoder.settings.kept_layers, encoder.settings.pruning
+            record.dtype = dtype_name(encoder.dtype)
             record.save(folder)
         distributed.barrier(env)
         train_encoder(encoder, config, triplets=triplets, run_dir=folder, resume=resume, env=env)
@@ -176,8 +179,8 @@ def _check_run_folder(folder: Path, record: RunRecord, *, resume: bool, overwrit
     if saved is not None:
         # Without a checkpoint nothing was trained yet, so only the model and the pruning must match.
         record.check_resume(saved, where=str(folder), settings=bool(checkpoints))
-        if checkpoints:  # reuse the chosen layers: no second scan, and surely the same ones
-            record.kept_current, record.pruning = saved.kept_current, saved.pruning or {}
+        if checkpoints:  # reuse the chosen layers and dtype: no second scan, and surely the same ones
+            record.kept_current, record.pruning, record.dtype = saved.kept_current, saved.pruning or {}, saved.dtype
     elif resume:
         logger.info("nothing to resume in %s; starting from step 0", folder)
     return record, False
@@ -219,7 +222,7 @@ def _save_output(encoder: LLMEncoder, out: Path, folder: Path, config: TrainConf
     """Save the merged encoder with its training record beside ``out``, then swap it in."""
     log = LossLog(folder, config.log_format)
     rows = log.read()
-    summary = {"config": record.config, "load": record.load, "steps_run": rows[-1]["step"] if rows else 0,
+    summary = {"config": record.config, "load": record.load, "dtype": record.dtype, "steps_run": rows[-1]["step"] if rows else 0,
                "final_loss": rows[-1]["loss"] if rows else None, "kept_layers": encoder.settings.kept_layers}
     with atomic_output(out, overwrite=overwrite, kind="folder") as partial:
         encoder.write_files(partial)
