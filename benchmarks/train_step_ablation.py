@@ -3,10 +3,13 @@
 Run (2 threads, real SmolLM2-135M, shipped triplets, batch 16 at max length 64):
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/train_step_ablation.py --layers 30
 
-Every variant runs ``l3prune train``'s own step (``Trainer.train_step``) in this one process, one after
-the other, on a freshly loaded model (same seed, same batches); the median of ``--steps`` timed steps
-after ``--warmup`` is reported. The changes, each switched off by patching it back to the old code:
+Every variant runs ``l3prune train``'s own step (``Trainer.train_step``) on its own copy of the model, all
+in this one process and interleaved (every variant takes step k, on the same batch, before any takes
+step k + 1), so drifts of this shared machine hit all of them alike; the median of ``--steps`` timed
+steps after ``--warmup`` is reported. The changes, each switched off by patching the old code back in:
 - ``packed dropout``: LoRA dropout masks from 16-bit lanes instead of ``bernoulli_`` (training/dropout.py);
+- ``bf16 autocast``: adapters computed in bf16 from their fp32 weights, instead of peft casting every
+  adapter input to fp32;
 - ``math attention``: the math SDPA kernel instead of the CPU flash kernel for bf16 training;
 - ``one forward``: queries, positives and negatives in one forward instead of three.
 Writes benchmarks/results/train_step_ablation.{json,md}.
@@ -18,9 +21,11 @@ import argparse
 import contextlib
 import statistics
 import time
+import types
 from pathlib import Path
 
 import torch
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from l3prune.data import load_triplets
 from l3prune.encoder import LLMEncoder
@@ -29,7 +34,7 @@ from l3prune.training import TrainConfig, Trainer
 from l3prune.training import adapters, loop
 
 RESULTS = Path(__file__).parent / "results"
-CHANGES = ("packed dropout", "math attention", "one forward")
+CHANGES = ("packed dropout", "bf16 autocast", "math attention", "one forward")
 
 
 def three_forwards(self, batch):
@@ -37,35 +42,38 @@ def three_forwards(self, batch):
     return self.embed(queries), self.embed(positives), self.embed(negatives)
 
 
-@contextlib.contextmanager
-def switched_off(changes: set[str]):
-    saved = (adapters.use_packed_dropout, Trainer._attention, Trainer.embed_triplets)
-    if "packed dropout" in changes:
+def precision_without(off: set[str]):
+    """``Trainer._precision`` with the switched-off changes removed (the old code: no autocast, peft casts
+    each adapter input to fp32; the flash attention kernel)."""
+    def precision(self, width):
+        stack = contextlib.ExitStack()
+        if self.encoder.dtype == torch.bfloat16:
+            if "bf16 autocast" not in off:
+                from peft.helpers import disable_input_dtype_casting
+
+                stack.enter_context(torch.autocast("cpu", dtype=torch.bfloat16))
+                stack.enter_context(disable_input_dtype_casting(self.encoder.model))
+            if "math attention" not in off and width <= loop.MATH_ATTENTION_MAX_LENGTH:
+                stack.enter_context(sdpa_kernel([SDPBackend.MATH]))
+        return stack
+    return precision
+
+
+def build(args, dtype: str, off: set[str]) -> Trainer:
+    encoder = LLMEncoder.from_pretrained(args.model, num_layers=args.layers, max_length=args.max_length,
+                                         dtype=dtype, device="cpu")
+    saved = adapters.use_packed_dropout
+    if "packed dropout" in off:
         adapters.use_packed_dropout = lambda model: 0
-    if "math attention" in changes:
-        Trainer._attention = lambda self: contextlib.nullcontext()
-    if "one forward" in changes:
-        Trainer.embed_triplets = three_forwards
     try:
-        yield
+        trainer = Trainer(encoder, load_triplets(None), TrainConfig(steps=10**6, batch_size=args.batch_size,
+                                                                    warmup_steps=0))
     finally:
-        adapters.use_packed_dropout, Trainer._attention, Trainer.embed_triplets = saved
-
-
-def time_steps(args, dtype: str, off: set[str]) -> list[float]:
-    with switched_off(off):
-        encoder = LLMEncoder.from_pretrained(args.model, num_layers=args.layers, max_length=args.max_length,
-                                             dtype=dtype, device="cpu")
-        config = TrainConfig(steps=10**6, batch_size=args.batch_size, warmup_steps=0)
-        trainer = Trainer(encoder, load_triplets(None), config)
-        for _ in range(args.warmup):
-            trainer.train_step()
-        seconds = []
-        for _ in range(args.steps):
-            start = time.perf_counter()
-            trainer.train_step()
-            seconds.append(round(time.perf_counter() - start, 3))
-    return seconds
+        adapters.use_packed_dropout = saved
+    trainer._precision = types.MethodType(precision_without(off), trainer)
+    if "one forward" in off:
+        trainer.embed_triplets = types.MethodType(three_forwards, trainer)
+    return trainer
 
 
 def main() -> None:
@@ -79,27 +87,44 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    variants = [("bf16", "all changes", set()), *[("bf16", f"without {c}", {c}) for c in CHANGES],
-                ("bf16", "none of the changes", set(CHANGES)), ("fp32", "none of the changes", set(CHANGES)),
-                ("fp32", "all changes", {"math attention"})]  # math attention applies to bf16 only
+    groups = [  # three live models at a time (each holds ~2 GB after a step); "all changes" is in every group
+        [("bf16", "all changes", set()), ("bf16", "none of the changes", set(CHANGES)),
+         ("fp32", "none of the changes", set(CHANGES))],
+        [("bf16", "all changes", set()), *[("bf16", f"without {c}", {c}) for c in CHANGES[:2]]],
+        [("bf16", "all changes", set()), *[("bf16", f"without {c}", {c}) for c in CHANGES[2:]]],
+        [("bf16", "all changes", set()), ("fp32", "all changes", set())],  # autocast/math apply to bf16 only
+    ]
     rows = []
-    for dtype, name, off in variants:
-        seconds = time_steps(args, dtype, off)
-        rows.append({"dtype": dtype, "variant": name, "off": sorted(off), "seconds": seconds,
-                     "median_s_per_step": statistics.median(seconds)})
-        print(f"{dtype} {name}: median {rows[-1]['median_s_per_step']:.2f} s of {seconds}", flush=True)
+    for number, variants in enumerate(groups, 1):
+        trainers = [build(args, dtype, off) for dtype, _, off in variants]
+        seconds: list[list[float]] = [[] for _ in variants]
+        for round_ in range(args.warmup + args.steps):  # interleaved: each variant takes step k before any takes k+1
+            for i, trainer in enumerate(trainers):
+                start = time.perf_counter()
+                trainer.train_step()
+                if round_ >= args.warmup:
+                    seconds[i].append(round(time.perf_counter() - start, 3))
+            print(f"group {number} round {round_}: " + ", ".join(f"{s[-1]:.2f}" for s in seconds if s), flush=True)
+        reference = statistics.median(seconds[0])
+        for (dtype, name, off), secs in zip(variants, seconds):
+            rows.append({"group": number, "dtype": dtype, "variant": name, "off": sorted(off), "seconds": secs,
+                         "median_s_per_step": statistics.median(secs),
+                         "vs_all_changes_in_group": statistics.median(secs) / reference})
+        del trainers
     base = next(r["median_s_per_step"] for r in rows if r["dtype"] == "fp32" and r["variant"] == "none of the changes")
     payload = {"model": args.model, "layers": args.layers, "batch_size": args.batch_size, "max_length": args.max_length,
                "threads": torch.get_num_threads(), "warmup": args.warmup, "torch": torch.__version__, "rows": rows}
     write_json(RESULTS / "train_step_ablation.json", payload, overwrite=True)
     lines = [f"# Training step: what each change buys ({args.model}, {args.layers} layers)", "",
              f"Batch {args.batch_size} triplets, max length {args.max_length}, {payload['threads']} threads, "
-             f"LoRA r16 on all projections, median of {args.steps} steps after {args.warmup} warm-up steps, "
-             "all variants in one process (benchmarks/train_step_ablation.py).", "",
-             "| dtype | variant | s/step | speed-up vs fp32 before | steps (s) |", "|---|---|---:|---:|---|"]
+             f"LoRA r16 on all projections; median of {args.steps} steps after {args.warmup} warm-up steps. Each group "
+             "runs its variants interleaved in one process on the same batches; 'all changes' is in every group, and "
+             "'x all' compares with it in the same group (benchmarks/train_step_ablation.py).", "",
+             "| group | dtype | variant | s/step | x all changes (same group) | vs fp32 before | steps (s) |",
+             "|---|---|---|---:|---:|---:|---|"]
     for r in rows:
-        lines.append(f"| {r['dtype']} | {r['variant']} | {r['median_s_per_step']:.2f} | "
-                     f"{base / r['median_s_per_step']:.2f}x | {r['seconds']} |")
+        lines.append(f"| {r['group']} | {r['dtype']} | {r['variant']} | {r['median_s_per_step']:.2f} | "
+                     f"{r['vs_all_changes_in_group']:.2f} | {base / r['median_s_per_step']:.2f}x | {r['seconds']} |")
     (RESULTS / "train_step_ablation.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 

@@ -23,7 +23,7 @@ LAYERS = {
     "encoder": 4, "st_pooling": 4,
     "pruning": 5, "evaluation": 5, "export": 5, "encode_file": 5, "testing": 5,
     "training": 6,
-    "cli": 7, "__init__": 7,
+    "cli": 7, "__init__": 7, "__main__": 8,
 }
 
 

@@ -18,6 +18,30 @@ from torch import nn
 
 _LANES = 4  # int16 lanes per int64 draw
 _LEVELS = 1 << 16
+_SAME_WIDTH_INT = {torch.bfloat16: torch.int16, torch.float16: torch.int16, torch.float32: torch.int32,
+                   torch.float64: torch.int64}
+
+
+def _keep_and_scale(x: torch.Tensor, keep: torch.Tensor, scale: float) -> torch.Tensor:
+    """``x`` where ``keep``, else +0, times ``scale``. Multiplying the float's bits (as a same-width integer)
+    by the 0/1 mask is one vectorised pass; ``torch.where`` and a bool-to-bf16 cast were 7-15x slower here."""
+    bits = x.contiguous().view(_SAME_WIDTH_INT[x.dtype])
+    return (bits * keep).view(x.dtype) * scale
+
+
+class _KeepAndScale(torch.autograd.Function):
+    """Dropout's forward and backward with the mask saved as bools (1 byte per element), not the input."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, keep: torch.Tensor, scale: float) -> torch.Tensor:  # type: ignore[override]
+        ctx.save_for_backward(keep)
+        ctx.scale = scale
+        return _keep_and_scale(x, keep, scale)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+        (keep,) = ctx.saved_tensors
+        return _keep_and_scale(grad, keep, ctx.scale), None, None
 
 
 class PackedDropout(nn.Module):
@@ -37,12 +61,12 @@ class PackedDropout(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or self.threshold == 0:
             return x
-        if x.device.type != "cpu":
+        if x.device.type != "cpu" or x.dtype not in _SAME_WIDTH_INT:
             return nn.functional.dropout(x, self.p, training=True)
         draws = torch.empty((x.numel() + _LANES - 1) // _LANES, dtype=torch.int64).random_(-(1 << 63), None)
         lanes = draws.view(torch.int16)[: x.numel()].view(x.shape)
         keep = lanes >= self.threshold - (1 << 15)  # P(drop) = threshold / 65536 exactly
-        return torch.where(keep, x * (1.0 / (1.0 - self.effective_p)), x.new_zeros(()))
+        return _KeepAndScale.apply(x, keep, 1.0 / (1.0 - self.effective_p))
 
     def extra_repr(self) -> str:
         return f"p={self.p} (effective {self.effective_p:.7f})"
