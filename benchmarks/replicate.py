@@ -1,11 +1,27 @@
 """Does the paper's central result hold on a real model? Every pruning criterion, one training budget, one suite.
 
-Run (in the background; safe to kill and restart, every finished configuration is cached):
-    OMP_NUM_THREADS=2 nohup .venv/bin/python benchmarks/replicate.py > replicate.log 2>&1 &
-    .venv/bin/python benchmarks/replicate.py --report-only      # tables and plot from what has finished
-    .venv/bin/python benchmarks/replicate.py --restore           # a fresh clone: seed the cache from the committed JSON
+Run (in the background; safe to kill and restart, every finished configuration is cached, and a training
+run resumes from its last checkpoint, every ``--save-every`` steps):
+    OMP_NUM_THREADS=2 nohup .venv/bin/python benchmarks/replicate.py --model smollm2-135m --budget paper --tier 1 > replicate.log 2>&1 &
+    .venv/bin/python benchmarks/replicate.py --budget paper --report-only   # tables and plots from what has finished
+    .venv/bin/python benchmarks/replicate.py --budget 40 --restore          # a fresh clone: seed the cache from the committed JSON
 
-Writes benchmarks/results/replicate_<model>.{json,md} and replicate_<model>_pareto.png.
+Budgets (``--budget``; any of their settings can be overridden by its flag):
+- ``paper``: the paper's 1000 optimizer steps, batch 16 shipped triplets at max length 128, 300 warm-up steps
+  then a constant rate, the auto dtype; L3Prune's small/large from a scan with the paper's sample (100
+  batches of 64, ``scan_<model>_paper.json``, run first if missing). Results: ``replicate_<model>_s1000.*``.
+- ``40``: the first, committed study (40 steps x 16 at max length 64, linear decay, fp32, scan of 32 x 16).
+  Results: ``replicate_<model>.*``.
+
+Tiers (``--tier``, paper budget): 1 = the untrained rows, full, L3Prune large and small, ``last`` at 30/50/80%
+dropped (seed 42), then seeds 7 and 1234 for full, large and small; 2 = the field criteria at 50% depth.
+``--only`` runs just some configurations. With ``--commit``, the results files are committed (only those
+paths) after every finished configuration, so a stop loses at most the row in progress.
+
+Writes benchmarks/results/replicate_<model><suffix>.{json,md}, _pareto.png and (trained rows) _loss.png.
+A long run should execute a frozen copy of the code, so edits to the checkout do not change it midway:
+    git worktree add --detach ../run13 HEAD
+    REPLICATE_ROOT=$PWD/benchmarks PYTHONPATH=../run13/src nohup .venv/bin/python ../run13/benchmarks/replicate.py ... &
 
 Configurations, in the order they run (the most important first, so a stopped run still says something):
 the untrained full model and all-MiniLM-L6-v2; the full model and L3Prune small/large trained; ``last``
@@ -48,8 +64,11 @@ from l3prune.pruning.criteria import CRITERIA, get_criterion
 from l3prune.training.config import build_config
 from l3prune.training.run import train_to_folder
 
-RESULTS = Path(__file__).parent / "results"
-CACHE = Path(__file__).parent / ".cache" / "replicate"
+# A long run executes from a frozen copy of the code (a git worktree) but writes into the main checkout:
+# REPLICATE_ROOT names that checkout's benchmarks/ folder.
+ROOT = Path(os.environ.get("REPLICATE_ROOT", Path(__file__).parent))
+RESULTS = ROOT / "results"
+CACHE = ROOT / ".cache" / "replicate"
 FIELD_CRITERIA = ("block_influence", "angular", "perplexity", "taylor")
 SEEDS = (42, 7, 1234)
 SUBSAMPLE = QUICK_SIZES  # the library's quick suite: the same seeded subsample for every configuration
@@ -69,27 +88,56 @@ class Config:
 
 # ---------------------------------------------------------------------------- configurations
 
-def select_layers(model: str, cache: Path) -> dict:
-    """Kept layers for every criterion at the two study depths, computed once and cached."""
+BUDGETS = {
+    "paper": {"steps": 1000, "batch_size": 16, "warmup": 300, "schedule": "constant", "train_max_length": 128,
+              "dtype": "auto", "scan": "paper"},
+    "40": {"steps": 40, "batch_size": 16, "warmup": 4, "schedule": "linear", "train_max_length": 64,
+           "dtype": "fp32", "scan": "first"},
+}
+PAPER_SCAN = {"num_batches": 100, "batch_size": 64, "max_length": 128}
+
+
+def scan_file(model: str, budget: str) -> Path:
+    """The scan whose small/large a budget uses: the paper's sample for ``paper``, the first (32 x 16) for ``40``."""
+    if BUDGETS[budget]["scan"] == "first":
+        return RESULTS / f"scan_{model}.json"
+    path = RESULTS / f"scan_{model}_paper.json"
+    if not path.is_file():
+        from l3prune.pruning.scan import scan_model
+
+        log.info("scanning %s with the paper's sample (%s)", model, PAPER_SCAN)
+        scan_model(model, RESULTS / f"scan_{model}_paper", num_batches=PAPER_SCAN["num_batches"],
+                   batch_size=PAPER_SCAN["batch_size"], load=LoadOptions(max_length=PAPER_SCAN["max_length"],
+                                                                          device="cpu"), overwrite=True)
+    return path
+
+
+def select_layers(model: str, cache: Path, scan_path: Path, *, criteria: bool, dtype: str) -> dict:
+    """Kept layers for every criterion at the two study depths, computed once and cached.
+
+    The field criteria (which measure the full model) are computed only when ``criteria`` is asked for.
+    """
     path = cache / "selections.json"
-    if path.is_file():
-        return json.loads(path.read_text())
-    scan = json.loads((RESULTS / f"scan_{model}.json").read_text())
+    out = json.loads(path.read_text()) if path.is_file() else None
+    if out is not None and (out.get("criteria") or not criteria):
+        return out
+    scan = json.loads(scan_path.read_text())
     total = scan["num_layers"]
-    depths = {"large": scan["large"], "50%": target_num_layers(total, drop_fraction=0.5)}
-    encoder = LLMEncoder.from_pretrained(model, max_length=128, device="cpu", dtype=torch.float32)
-    triplets = load_triplets(None)
-    get_criterion("last")  # registers the built-ins
-    out = {"layers": total, "small": scan["small"], "large": scan["large"],
+    out = {"layers": total, "small": scan["small"], "large": scan["large"], "scan_file": scan_path.name,
            "scan_settings": {k: scan["settings"][k] for k in ("num_batches", "batch_size", "max_length")},
            "criteria": {}}
-    for name in FIELD_CRITERIA:
-        criterion = CRITERIA[name](num_texts=64, batch_size=16)  # one instance: the measurement is reused
-        for label, n in depths.items():
-            start = time.perf_counter()
-            sel = criterion.select(encoder, n, data=triplets)
-            log.info("%s at %s (%d layers): keep %s (%.1f s)", name, label, n, sel.layers, time.perf_counter() - start)
-            out["criteria"].setdefault(name, {})[label] = {"num_layers": n, "kept": sel.layers, "reason": sel.reason}
+    if criteria:
+        depths = {"large": scan["large"], "50%": target_num_layers(total, drop_fraction=0.5)}
+        encoder = LLMEncoder.from_pretrained(model, max_length=128, device="cpu", dtype=dtype)
+        triplets = load_triplets(None)
+        get_criterion("last")  # registers the built-ins
+        for name in FIELD_CRITERIA:
+            criterion = CRITERIA[name](num_texts=64, batch_size=16)  # one instance: the measurement is reused
+            for label, n in depths.items():
+                start = time.perf_counter()
+                sel = criterion.select(encoder, n, data=triplets)
+                log.info("%s at %s (%d layers): keep %s (%.1f s)", name, label, n, sel.layers, time.perf_counter() - start)
+                out["criteria"].setdefault(name, {})[label] = {"num_layers": n, "kept": sel.layers, "reason": sel.reason}
     _atomic_json(path, out)
     return out
 
@@ -118,6 +166,38 @@ def configurations(sel: dict) -> list[Config]:
         *crit("large"),
         last(0.8),
     ]
+
+
+
+
+def paper_configurations(sel: dict, tier: str, model: str) -> list[Config]:
+    """The paper-budget rows: untrained rows, seed 42 from the fewest layers up, then the other seeds."""
+    total, small, large = sel["layers"], sel["small"], sel["large"]
+    first = lambda n: list(range(n))  # noqa: E731
+    last = lambda p, seed=SEEDS[0]: Config(f"last-drop{int(p * 100)}", "last",  # noqa: E731
+                                           first(target_num_layers(total, drop_fraction=p)), True, seed)
+    rows = {
+        "1": [
+            Config("minilm", "minilm", None, False, note="all-MiniLM-L6-v2, as shipped"),
+            Config("full-untrained", "full", first(total), False),
+            Config("l3prune-large-untrained", "l3prune", first(large), False),
+            Config("l3prune-small-untrained", "l3prune", first(small), False),
+            # cheapest first (a 2-core CPU trains ~5 s/step at 30 layers): rows finish within a session
+            Config("l3prune-small", "l3prune", first(small), True),
+            last(0.8),
+            last(0.5),
+            Config("full", "full", first(total), True),
+            Config("l3prune-large", "l3prune", first(large), True),
+            last(0.3),
+            *(Config(name, family, first(n), True, seed) for seed in SEEDS[1:]
+              for name, family, n in (("full", "full", total), ("l3prune-large", "l3prune", large),
+                                      ("l3prune-small", "l3prune", small))
+              if "smollm2" in model or name == "full"),
+        ],
+        "2": [Config(f"{name}-50%", name, sel["criteria"][name]["50%"]["kept"], True) for name in FIELD_CRITERIA]
+        if sel.get("criteria") else [],
+    }
+    return rows[tier]
 
 
 # ---------------------------------------------------------------------------- running
@@ -153,31 +233,42 @@ def run_config(cfg: Config, model: str, args, tasks, cache: Path) -> dict:
         ref = resolve(model).location
         if cfg.trained:
             out = cache / "models" / key
+            info["command"] = train_command(cfg, model, args, out)
             if not out.is_dir():
                 config = build_config(steps=args.steps, batch_size=args.batch_size, warmup_steps=args.warmup,
-                                      seed=cfg.seed, save_every=10)
-                load = LoadOptions(max_length=args.train_max_length, device="cpu")
+                                      schedule=args.schedule, seed=cfg.seed, save_every=args.save_every)
+                load = LoadOptions(max_length=args.train_max_length, dtype=args.dtype, device="cpu")
                 prune = PruneSpec(layers=cfg.layers) if len(cfg.layers) < args.total_layers else PruneSpec()
                 train_to_folder(ref, out, config, load=load, prune=prune, run_dir=cache / "runs" / key, resume=True)
-            encoder = LLMEncoder.from_pretrained(out, max_length=args.eval_max_length, device="cpu")
+            encoder = LLMEncoder.from_pretrained(out, max_length=args.eval_max_length, dtype=args.dtype, device="cpu")
             saved = _folder_bytes(out)
             summary = json.loads((out / "training.json").read_text())
             info["training"] = {**summary["config"], **(summary.get("load") or {})}
         else:
-            encoder = LLMEncoder.from_pretrained(ref, max_length=args.eval_max_length, device="cpu")
+            encoder = LLMEncoder.from_pretrained(ref, max_length=args.eval_max_length, dtype=args.dtype, device="cpu")
             if len(cfg.layers) < encoder.num_layers:
                 encoder.prune(cfg.layers, criterion=cfg.family, reason=f"study configuration {cfg.name}")
             with tempfile.TemporaryDirectory(dir=cache) as tmp:
                 encoder.save(Path(tmp) / "enc", overwrite=True)
                 saved = _folder_bytes(Path(tmp) / "enc")
         params = sum(p.numel() for p in encoder.model.parameters())
-        info.update(num_layers=len(cfg.layers), kept_layers=cfg.layers)
+        info.update(num_layers=len(cfg.layers), kept_layers=cfg.layers, eval_dtype=encoder.info()["dtype"])
     info.update(parameters=params, saved_bytes=saved)
     result = run_suite(encoder, tasks, model_id=key, batch_size=args.eval_batch_size, info=info)
     result["config_seconds"] = round(time.perf_counter() - start, 1)
     _atomic_json(path, result)
     log.info("%s: average %.2f (%.0f s)", key, result["average_main_score"], result["config_seconds"])
     return result
+
+
+def train_command(cfg: Config, model: str, args, out: Path) -> str:
+    """The ``l3prune train`` command that trains this row exactly as this script does."""
+    layers = cfg.layers or []
+    size = "" if len(layers) == args.total_layers else (
+        f" --num-layers {len(layers)}" if layers == list(range(len(layers))) else f" --layers {' '.join(map(str, layers))}")
+    return (f"l3prune train {model}{size} --steps {args.steps} --batch-size {args.batch_size} --max-length "
+            f"{args.train_max_length} --warmup-steps {args.warmup} --schedule {args.schedule} --seed {cfg.seed} "
+            f"--dtype {args.dtype} --save-every {args.save_every} --device cpu --out {out.name}")
 
 
 def measure_throughput(model: str, depths: list[int], args, cache: Path) -> dict:
@@ -189,8 +280,8 @@ def measure_throughput(model: str, depths: list[int], args, cache: Path) -> dict
             return saved
     texts = mixed_texts(args.speed_texts)
     ref = resolve(model).location
-    encoders = {k: LLMEncoder.from_pretrained(ref, num_layers=k, max_length=args.eval_max_length, device="cpu")
-                for k in depths}
+    encoders = {k: LLMEncoder.from_pretrained(ref, num_layers=k, max_length=args.eval_max_length, dtype=args.dtype,
+                                              device="cpu") for k in depths}
     encoders["minilm"] = SentenceTransformerEncoder("minilm")
     for enc in encoders.values():
         enc.encode(texts[:32], batch_size=args.eval_batch_size)
@@ -202,6 +293,7 @@ def measure_throughput(model: str, depths: list[int], args, cache: Path) -> dict
             encoders[k].encode(texts, batch_size=args.eval_batch_size)
             times[k].append(time.perf_counter() - start)
     out = {"texts": len(texts), "batch_size": args.eval_batch_size, "repeats": args.speed_repeats,
+           "dtype": encoders[depths[0]].info()["dtype"],
            "threads": torch.get_num_threads(), "texts_per_s": {str(k): len(texts) / statistics.median(t)
                                                                for k, t in times.items()}}
     _atomic_json(path, out)
@@ -318,32 +410,167 @@ def pareto_plot(rows: list[dict], path: Path, title: str) -> None:
     plt.close(fig)
 
 
-def report(model: str, results: list[dict], speed: dict | None, sel: dict, args) -> None:
+def result_stem(model: str, args) -> str:
+    """``replicate_<model>`` for the first (40-step) study, ``replicate_<model>_s<steps>`` for the others."""
+    return f"replicate_{model}" if args.budget == "40" else f"replicate_{model}_s{args.steps}"
+
+
+def truncation(model: str, max_length: int) -> dict:
+    """How many shipped training texts (instruction included) are longer than ``max_length`` tokens."""
+    encoder = LLMEncoder.from_pretrained(model, num_layers=1, device="cpu")
+    triplets = load_triplets(None)
+    pairs = [(t.query_instruction, t.query) for t in triplets] + [(t.doc_instruction, x) for t in triplets
+                                                                   for x in (t.positive, t.negative)]
+    lengths = [len(ids) for ids in encoder._text_ids([text for _, text in pairs])]
+    instruction = {i: len(encoder._tokenize_instruction(i)) if i else 0 for i in {i for i, _ in pairs}}
+    over = sum(1 for (i, _), n in zip(pairs, lengths) if instruction[i] + n > max_length)
+    return {"max_length": max_length, "texts": len(pairs), "truncated": over, "fraction": over / len(pairs)}
+
+
+def loss_plot(results: list[dict], cache: Path, path: Path, title: str) -> None:
+    """The loss curves of the trained seed-42 rows on one figure (moving average of 25 steps)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    curves = []
+    for r in results:
+        info = r["info"]
+        log_file = cache / "models" / r["model_id"] / "train_log.jsonl"
+        if info["trained"] and info["seed"] == SEEDS[0] and log_file.is_file():
+            rows = [json.loads(line) for line in log_file.read_text().splitlines() if line.strip()]
+            curves.append((f"{info['config']} ({info['num_layers']} layers)", rows))
+    if not curves:
+        return
+    fig = Figure(figsize=(9, 5))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    for label, rows in curves:
+        losses = [row["loss"] for row in rows]
+        smooth = [statistics.mean(losses[max(0, i - 24): i + 1]) for i in range(len(losses))]
+        ax.plot([row["step"] for row in rows], smooth, lw=1.5, label=label)
+    ax.set_xlabel("step")
+    ax.set_ylabel("contrastive loss (moving average of 25 steps)")
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120, format="png")
+
+
+def report(model: str, results: list[dict], speed: dict | None, sel: dict, args, cache: Path) -> list[Path]:
     full_params = next((r["info"]["parameters"] for r in results if r["info"]["family"] == "full"), None)
     if full_params is None:
         log.info("no full-model result yet; no report")
-        return
+        return []
     rows = summarise(results, speed, full_params)
+    schedule = "then linear decay" if args.schedule == "linear" else "then a constant rate"
+    trunc = args.truncation
     budget = (f"Training (every trained row): {args.steps} steps x batch {args.batch_size} shipped triplets "
-              f"(= {args.steps * args.batch_size} triplets), max length {args.train_max_length}, LoRA r16/alpha 32, "
-              f"lr 2e-4 with {args.warmup} warm-up steps then linear decay, fp32 CPU, seeds {list(SEEDS)} where listed. "
+              f"(= {args.steps * args.batch_size} triplets), max length {args.train_max_length} "
+              f"({trunc['truncated']} of {trunc['texts']} training texts, {100 * trunc['fraction']:.1f}%, are longer and "
+              f"truncated), LoRA r16/alpha 32/dropout 0.05 on all projections, lr 2e-4 with {args.warmup} warm-up steps "
+              f"{schedule}, dtype {args.dtype} on the CPU, seeds {list(SEEDS)} where listed; each row's exact command is "
+              f"in the JSON (info.command). "
               f"Evaluation: the quick suite (`l3prune eval --quick`: the default suite's ten tasks on seeded subsamples, {SUBSAMPLE}), "
-              f"max length {args.eval_max_length}, batch {args.eval_batch_size}; main score x100 per task (STS Spearman, "
+              f"max length {args.eval_max_length}, batch {args.eval_batch_size}, dtype {args.dtype}; main score x100 per task (STS Spearman, "
               f"msmarco nDCG@10 over the subsampled corpus, Banking77 accuracy and V-measure, MRPC max AP, WikiQA MAP). "
-              f"L3Prune small/large from the scan in scan_{model}.json ({sel['scan_settings']}). Field criteria: "
-              f"64 calibration texts. Throughput: {speed['texts'] if speed else '?'} mixed texts, batch "
+              f"L3Prune small/large from the scan in {sel.get('scan_file', f'scan_{model}.json')} ({sel['scan_settings']}). "
+              f"Field criteria: 64 calibration texts. Throughput: {speed['texts'] if speed else '?'} mixed texts, batch "
               f"{args.eval_batch_size}, median of {args.speed_repeats}, one process, "
-              f"{speed['threads'] if speed else '?'} threads. Δ vs full: against the mean of the trained full model's seeds.")
+              f"{speed['threads'] if speed else '?'} threads, dtype {speed.get('dtype', 'fp32') if speed else '?'}. "
+              "Δ vs full: against the mean of the trained full model's seeds.")
     meta = {"model": model, "layers": sel["layers"], "budget_text": budget}
-    payload = {"model": model, "budget": {"steps": args.steps, "batch_size": args.batch_size,
+    payload = {"model": model, "budget": {"name": args.budget, "steps": args.steps, "batch_size": args.batch_size,
                                           "train_max_length": args.train_max_length, "warmup_steps": args.warmup,
+                                          "schedule": args.schedule, "dtype": args.dtype,
                                           "eval_max_length": args.eval_max_length, "subsample": SUBSAMPLE,
-                                          "seeds": list(SEEDS)},
+                                          "seeds": list(SEEDS), "truncation": trunc},
                "selections": sel, "throughput": speed, "rows": rows, "runs": results, "description": budget}
-    _atomic_json(RESULTS / f"replicate_{model}.json", payload)
-    (RESULTS / f"replicate_{model}.md").write_text(markdown(rows, meta), encoding="utf-8")
-    pareto_plot(rows, RESULTS / f"replicate_{model}_pareto.png", f"{model}: average score vs size and speed")
-    log.info("wrote %s", RESULTS / f"replicate_{model}.md")
+    stem = RESULTS / result_stem(model, args)
+    _atomic_json(stem.with_suffix(".json"), payload)
+    md = stem.with_name(stem.name + ".md")
+    md.write_text(markdown(rows, meta), encoding="utf-8")
+    png = stem.with_name(stem.name + "_pareto.png")
+    pareto_plot(rows, png, f"{model}: average score vs size and speed ({args.steps} steps)")
+    written = [stem.with_suffix(".json"), md, png]
+    if args.budget != "40":
+        loss = stem.with_name(stem.name + "_loss.png")
+        loss_plot(results, cache, loss, f"{model}: training loss, {args.steps} steps x {args.batch_size}, seed {SEEDS[0]}")
+        written.append(loss)
+    log.info("wrote %s", md)
+    return written
+
+
+def commit(paths: list[Path], message: str) -> None:
+    """Commit just these files (other staged changes stay staged); a failure is logged, never fatal."""
+    import subprocess
+
+    repo = RESULTS.parent.parent
+    files = [str(p.relative_to(repo)) for p in paths if p.exists()]
+    try:
+        subprocess.run(["git", "-C", str(repo), "add", "--", *files], check=True, capture_output=True)
+        subprocess.run(["git", "-C", str(repo), "commit", "-m", message, "--", *files], check=True,
+                       capture_output=True)
+    except subprocess.CalledProcessError as exc:
+        log.warning("could not commit the results (%s); they are written, commit them by hand",
+                    exc.stderr.decode(errors="replace").strip()[:200])
+
+
+def cache_dir(args) -> Path:
+    """One folder per budget (the first study's name is kept, so its cache stays valid)."""
+    if args.budget == "40" and (args.steps, args.train_max_length, args.warmup, args.schedule, args.dtype) == (
+            40, 64, 4, "linear", "fp32"):
+        return CACHE / args.model / f"s{args.steps}b{args.batch_size}"
+    return CACHE / args.model / (f"s{args.steps}b{args.batch_size}-L{args.train_max_length}-w{args.warmup}-"
+                                 f"{args.schedule}-{args.dtype}")
+
+
+def selections_dir(args) -> Path:
+    return CACHE / args.model if BUDGETS[args.budget]["scan"] == "first" else CACHE / args.model / "paper-scan"
+
+
+def restore_cache(model: str, cache: Path, args) -> int:
+    """Seed the cache from the committed results JSON so a fresh clone resumes, not recomputes.
+
+    Only runs whose budget equals the committed one are restored (the cache folder is keyed by budget).
+    """
+    committed = RESULTS / f"{result_stem(model, args)}.json"
+    if not committed.is_file():
+        raise SystemExit(f"nothing to restore: {committed} does not exist")
+    payload = json.loads(committed.read_text())
+    budget = payload["budget"]
+    if (budget["steps"], budget["batch_size"]) != (args.steps, args.batch_size):
+        raise SystemExit(f"the committed runs used {budget['steps']} steps x batch {budget['batch_size']}; "
+                         f"pass --steps {budget['steps']} --batch-size {budget['batch_size']} to restore them")
+    if not (selections_dir(args) / "selections.json").is_file():
+        _atomic_json(selections_dir(args) / "selections.json", payload["selections"])
+    restored = 0
+    for run in payload["runs"]:
+        info = run["info"]
+        if run["model_id"] != score_key(info["config"], info["seed"], info["trained"]):
+            continue  # a row that reused another configuration's scores; rebuilt from its layers on the run
+        path = cache / "scores" / f"{run['model_id']}.json"
+        if not path.is_file():
+            _atomic_json(path, run)
+            restored += 1
+    if payload.get("throughput") and not (cache / "throughput.json").is_file():
+        _atomic_json(cache / "throughput.json", payload["throughput"])
+    return restored
+
+
+def commit(paths: list[Path], message: str) -> None:
+    """Commit just these files (other staged changes stay staged); a failure is logged, never fatal."""
+    import subprocess
+
+    repo = RESULTS.parent.parent
+    files = [str(p.relative_to(repo)) for p in paths if p.exists()]
+    try:
+        subprocess.run(["git", "-C", str(repo), "add", "--", *files], check=True, capture_output=True)
+        subprocess.run(["git", "-C", str(repo), "commit", "-m", message, "--", *files], check=True,
+                       capture_output=True)
+    except subprocess.CalledProcessError as exc:
+        log.warning("could not commit the results (%s); they are written, commit them by hand",
+                    exc.stderr.decode(errors="replace").strip()[:200])
 
 
 def restore_cache(model: str, cache: Path) -> int:
@@ -378,10 +605,16 @@ def restore_cache(model: str, cache: Path) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="smollm2-135m")
-    parser.add_argument("--steps", type=int, default=40)
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--warmup", type=int, default=4)
-    parser.add_argument("--train-max-length", type=int, default=64)
+    parser.add_argument("--budget", choices=sorted(BUDGETS), default="paper",
+                        help="a preset of the training settings below (see the module docstring)")
+    parser.add_argument("--tier", choices=["1", "2"], default="1", help="which rows (paper budget)")
+    parser.add_argument("--steps", type=int)
+    parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--warmup", type=int)
+    parser.add_argument("--schedule", choices=["linear", "constant"])
+    parser.add_argument("--train-max-length", type=int)
+    parser.add_argument("--dtype", choices=["auto", "fp32", "bf16"])
+    parser.add_argument("--save-every", type=int, default=50, help="checkpoint every this many steps")
     parser.add_argument("--eval-max-length", type=int, default=128)
     parser.add_argument("--eval-batch-size", type=int, default=32)
     parser.add_argument("--speed-texts", type=int, default=256)
@@ -392,15 +625,24 @@ def main() -> None:
                         help="skip the throughput measurement (for a second process running other configurations)")
     parser.add_argument("--restore", action="store_true",
                         help="seed the cache from the committed results JSON, then continue")
+    parser.add_argument("--commit", action="store_true",
+                        help="git-commit the results files (only them) after every finished configuration")
     args = parser.parse_args()
+    for key, value in BUDGETS[args.budget].items():
+        if key != "scan" and getattr(args, key) is None:
+            setattr(args, key, value)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
-    cache = CACHE / args.model / f"s{args.steps}b{args.batch_size}"
+    cache = cache_dir(args)
     if args.restore:
-        log.info("restored %d finished configurations from the committed results", restore_cache(args.model, cache))
-    sel = select_layers(args.model, CACHE / args.model)
+        log.info("restored %d finished configurations from the committed results", restore_cache(args.model, cache, args))
+    sel = select_layers(args.model, selections_dir(args), scan_file(args.model, args.budget),
+                        criteria=args.budget == "40" or args.tier == "2", dtype=args.dtype)
     args.total_layers = sel["layers"]
-    configs = configurations(sel)
+    args.truncation = truncation(args.model, args.train_max_length)
+    configs = configurations(sel) if args.budget == "40" else paper_configurations(sel, args.tier, args.model)
+    if args.budget != "40" and args.tier == "2":  # the tier-1 rows are the reference of every comparison
+        configs = [c for c in paper_configurations(sel, "1", args.model) if c.seed == SEEDS[0]] + configs
     tasks = None if args.report_only else quick_suite(CACHE / args.model / "quick-suite")
     results, done_layers = [], {}
     for cfg in configs:
@@ -417,16 +659,22 @@ def main() -> None:
         score_file = cache / "scores" / f"{score_key(cfg.name, cfg.seed, cfg.trained)}.json"
         if args.report_only and not score_file.is_file():
             continue
+        fresh = not score_file.is_file()
         result = run_config(cfg, args.model, args, tasks, cache)
         done_layers[key] = result
         results.append(result)
         if not args.report_only:  # a partial report after every configuration, for a run that is stopped
-            report(args.model, results, None, sel, args)
+            written = report(args.model, results, None, sel, args, cache)
+            if args.commit and fresh and written:
+                commit(written, f"replicate {args.model}, {args.steps} steps: {result['model_id']} "
+                                f"(average {result['average_main_score']:.2f})")
     speed = None
     if (not args.report_only and not args.no_throughput) or (cache / "throughput.json").is_file():
         depths = sorted({len(c.layers) for c in configs if c.layers}, reverse=True)
         speed = measure_throughput(args.model, depths, args, cache)
-    report(args.model, results, speed, sel, args)
+    written = report(args.model, results, speed, sel, args, cache)
+    if args.commit and written and not args.report_only:
+        commit(written, f"replicate {args.model}, {args.steps} steps: throughput and report")
 
 
 if __name__ == "__main__":

@@ -162,3 +162,21 @@ def test_real_smollm2_readme_snippet_matches_native(tmp_path, monkeypatch):
     assert 'SentenceTransformer("PATH", trust_remote_code=True)' in (tmp_path / "smollm2-l3prune" / "README.md").read_text()
     with pytest.raises(L3PruneError, match="trailing whitespace"):  # ": \n" alone is one token, "Ġ" + "Ċ" before text
         export_sentence_transformers(enc, "refused", prompts={"query": "Represent this: "})
+
+
+@pytest.mark.parametrize("saved", ["fp32", "bf16"])
+def test_bf16_parity_with_stock_sentence_transformers(make_encoder, tmp_path, saved):
+    """An export loads in bf16 with ``model_kwargs={"torch_dtype": torch.bfloat16}`` and matches the native
+    bf16 encoder; a folder saved in bf16 (trained with dtype auto on a bf16 machine) loads in bf16 as is."""
+    enc = make_encoder("llama", pooling="mean", max_length=40)
+    if saved == "bf16":
+        enc.model.to(torch.bfloat16)
+    out = export_sentence_transformers(enc, tmp_path / "st", prompts={"query": INSTRUCTION})
+    kwargs = {"model_kwargs": {"torch_dtype": torch.bfloat16}} if saved == "fp32" else {}
+    model = SentenceTransformer(str(out), device="cpu", **kwargs)
+    assert next(model.parameters()).dtype == torch.bfloat16
+    native = LLMEncoder.from_pretrained(out, dtype="bf16", device="cpu")
+    for instruction, prompt_name in ((None, None), (INSTRUCTION, "query")):
+        a = native.encode(TEXTS, instruction=instruction, batch_size=3)
+        b = model.encode(TEXTS, prompt_name=prompt_name, batch_size=3)
+        assert _min_cosine(a, b) >= 0.999, prompt_name
