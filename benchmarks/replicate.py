@@ -469,8 +469,10 @@ def report(model: str, results: list[dict], speed: dict | None, sel: dict, args,
               f"(= {args.steps * args.batch_size} triplets), max length {args.train_max_length} "
               f"({trunc['truncated']} of {trunc['texts']} training texts, {100 * trunc['fraction']:.1f}%, are longer and "
               f"truncated), LoRA r16/alpha 32/dropout 0.05 on all projections, lr 2e-4 with {args.warmup} warm-up steps "
-              f"{schedule}, dtype {args.dtype} on the CPU, seeds {list(SEEDS)} where listed; each row's exact command is "
-              f"in the JSON (info.command). "
+              f"{schedule}, dtype {args.dtype} on the CPU, seeds {list(SEEDS)} where listed"
+              + ("; each row's exact command is in the JSON (info.command). "
+                 if any("command" in r["info"] for r in results) else ". ")
+              + f"
               f"Evaluation: the quick suite (`l3prune eval --quick`: the default suite's ten tasks on seeded subsamples, {SUBSAMPLE}), "
               f"max length {args.eval_max_length}, batch {args.eval_batch_size}, dtype {args.dtype}; main score x100 per task (STS Spearman, "
               f"msmarco nDCG@10 over the subsampled corpus, Banking77 accuracy and V-measure, MRPC max AP, WikiQA MAP). "
@@ -544,50 +546,6 @@ def restore_cache(model: str, cache: Path, args) -> int:
                          f"pass --steps {budget['steps']} --batch-size {budget['batch_size']} to restore them")
     if not (selections_dir(args) / "selections.json").is_file():
         _atomic_json(selections_dir(args) / "selections.json", payload["selections"])
-    restored = 0
-    for run in payload["runs"]:
-        info = run["info"]
-        if run["model_id"] != score_key(info["config"], info["seed"], info["trained"]):
-            continue  # a row that reused another configuration's scores; rebuilt from its layers on the run
-        path = cache / "scores" / f"{run['model_id']}.json"
-        if not path.is_file():
-            _atomic_json(path, run)
-            restored += 1
-    if payload.get("throughput") and not (cache / "throughput.json").is_file():
-        _atomic_json(cache / "throughput.json", payload["throughput"])
-    return restored
-
-
-def commit(paths: list[Path], message: str) -> None:
-    """Commit just these files (other staged changes stay staged); a failure is logged, never fatal."""
-    import subprocess
-
-    repo = RESULTS.parent.parent
-    files = [str(p.relative_to(repo)) for p in paths if p.exists()]
-    try:
-        subprocess.run(["git", "-C", str(repo), "add", "--", *files], check=True, capture_output=True)
-        subprocess.run(["git", "-C", str(repo), "commit", "-m", message, "--", *files], check=True,
-                       capture_output=True)
-    except subprocess.CalledProcessError as exc:
-        log.warning("could not commit the results (%s); they are written, commit them by hand",
-                    exc.stderr.decode(errors="replace").strip()[:200])
-
-
-def restore_cache(model: str, cache: Path) -> int:
-    """Seed the cache from the committed ``replicate_<model>.json`` so a fresh clone resumes, not recomputes.
-
-    Only runs whose budget equals the committed one are restored (the cache folder is keyed by budget).
-    """
-    committed = RESULTS / f"replicate_{model}.json"
-    if not committed.is_file():
-        raise SystemExit(f"nothing to restore: {committed} does not exist")
-    payload = json.loads(committed.read_text())
-    budget = payload["budget"]
-    if cache.name != f"s{budget['steps']}b{budget['batch_size']}":
-        raise SystemExit(f"the committed runs used {budget['steps']} steps x batch {budget['batch_size']}; "
-                         f"pass --steps {budget['steps']} --batch-size {budget['batch_size']} to restore them")
-    if not (CACHE / model / "selections.json").is_file():
-        _atomic_json(CACHE / model / "selections.json", payload["selections"])
     restored = 0
     for run in payload["runs"]:
         info = run["info"]
