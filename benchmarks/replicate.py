@@ -472,8 +472,7 @@ def report(model: str, results: list[dict], speed: dict | None, sel: dict, args,
               f"{schedule}, dtype {args.dtype} on the CPU, seeds {list(SEEDS)} where listed"
               + ("; each row's exact command is in the JSON (info.command). "
                  if any("command" in r["info"] for r in results) else ". ")
-              + f"
-              f"Evaluation: the quick suite (`l3prune eval --quick`: the default suite's ten tasks on seeded subsamples, {SUBSAMPLE}), "
+              + f"Evaluation: the quick suite (`l3prune eval --quick`: the default suite's ten tasks on seeded subsamples, {SUBSAMPLE}), "
               f"max length {args.eval_max_length}, batch {args.eval_batch_size}, dtype {args.dtype}; main score x100 per task (STS Spearman, "
               f"msmarco nDCG@10 over the subsampled corpus, Banking77 accuracy and V-measure, MRPC max AP, WikiQA MAP). "
               f"L3Prune small/large from the scan in {sel.get('scan_file', f'scan_{model}.json')} ({sel['scan_settings']}). "
