@@ -595,6 +595,10 @@ def main() -> None:
         log.info("restored %d finished configurations from the committed results", restore_cache(args.model, cache, args))
     sel = select_layers(args.model, selections_dir(args), scan_file(args.model, args.budget),
                         criteria=args.budget == "40" or args.tier == "2", dtype=args.dtype)
+    if args.commit and BUDGETS[args.budget]["scan"] == "paper":
+        scan = scan_file(args.model, args.budget)
+        commit([scan.with_suffix(ext) for ext in (".json", ".csv", ".png")],
+               f"scan {args.model} with the paper's sample ({PAPER_SCAN}): small = {sel['small']}, large = {sel['large']}")
     args.total_layers = sel["layers"]
     args.truncation = truncation(args.model, args.train_max_length)
     configs = configurations(sel) if args.budget == "40" else paper_configurations(sel, args.tier, args.model)

@@ -25,3 +25,13 @@ def test_gpu_check_runs_its_tiny_cpu_mode(tmp_path):
     assert all(r["median_s_per_step"] > 0 for r in train["rows"])
     assert json.loads((tmp_path / "matmul.json").read_text())["gflops"]["fp32"] > 0
     assert "status 0" in (tmp_path / "gpu_check.log").read_text()
+
+
+def test_every_benchmark_script_compiles():
+    """Benchmarks run for hours in the background; a syntax error must fail here, not after the first row."""
+    import py_compile
+
+    scripts = sorted((Path(__file__).parent.parent / "benchmarks").glob("*.py"))
+    assert len(scripts) > 10
+    for script in scripts:
+        py_compile.compile(str(script), doraise=True, cfile=os.devnull)
