@@ -35,3 +35,15 @@ def test_last_token_and_bos_pick_the_span_ends():
 def test_unknown_mode_is_rejected():
     with pytest.raises(L3PruneError, match="choose from"):
         pool(HIDDEN, MASK, "max")
+
+
+def test_weighted_mean_from_instruction_counts_from_the_first_real_token():
+    # [pad, instr, t1, t2, t3]: the instruction is real token 1, so the text gets weights 2, 3, 4
+    attention = torch.tensor([[0, 1, 1, 1, 1]])
+    got = pool(HIDDEN, MASK, "weighted_mean_from_instruction", attention).item()
+    assert got == pytest.approx((2 * 1 + 3 * 2 + 4 * 4) / 9)
+    no_instruction = torch.tensor([[0, 0, 1, 1, 1]])  # without one it is the paper's weighted mean
+    assert pool(HIDDEN, MASK, "weighted_mean_from_instruction", no_instruction).item() == pytest.approx(
+        pool(HIDDEN, MASK, "weighted_mean").item())
+    with pytest.raises(L3PruneError, match="attention mask"):
+        pool(HIDDEN, MASK, "weighted_mean_from_instruction")

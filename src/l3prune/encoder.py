@@ -268,7 +268,8 @@ class LLMEncoder(nn.Module):
     def forward(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
         """Pooled embeddings of a collated batch, with gradients (training uses this)."""
         hidden = self.model(**self.model_inputs(features), use_cache=False).last_hidden_state
-        return pool(hidden, features["pool_mask"].to(self.device), self.settings.pooling)  # (batch, dim)
+        return pool(hidden, features["pool_mask"].to(self.device), self.settings.pooling,
+                    features["attention_mask"].to(self.device))  # (batch, dim)
 
     def hidden_states(self, features: dict[str, torch.Tensor]) -> tuple[torch.Tensor, ...]:
         """All hidden states of one forward pass: index 0 is the embeddings, k is after layer k.

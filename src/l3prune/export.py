@@ -80,6 +80,14 @@ def plan_pooling(pooling: str, prefix: tuple[int, ...], suffix: tuple[int, ...],
         return stock("cls", "bos: stock 'cls' pools the first token", include_prompt=True, new_prefix=first)
     if pooling == "mean" and plain:
         return stock("mean", "mean without special tokens: stock 'mean' with include_prompt=False")
+    if pooling == "weighted_mean_from_instruction":
+        if not plain:
+            raise L3PruneError(
+                "pooling 'weighted_mean_from_instruction' exists to export as stock 'weightedmean', which is exact only "
+                f"on tokenizers that add no special tokens around the text (this one adds {len(prefix)} before and "
+                f"{len(suffix)} after); use 'weighted_mean', which exports with l3prune's pooling module")
+        return stock("weightedmean", "weighted_mean_from_instruction: stock 'weightedmean' with include_prompt=False "
+                                     "weights the text tokens p+1..p+n after a p-token prompt, as this mode does")
     if pooling == "last_token" and not suffix:
         return stock("lasttoken", "last_token: stock 'lasttoken'")
     if pooling == "weighted_mean" and plain and not has_prompts:
@@ -150,7 +158,8 @@ def plan_export(tokenizer, settings: EncoderSettings, prompts: dict[str, str], *
         raise L3PruneError(
             f"stock sentence-transformers cannot reproduce this encoder exactly ({plan.reason}); drop "
             "require_stock to export with l3prune's pooling module (loads with trust_remote_code=True), or "
-            "use pooling 'mean' / 'weighted_mean' without prompts on a tokenizer that adds no BOS"
+            "use pooling 'mean' or 'weighted_mean_from_instruction' (or 'weighted_mean' without prompts) on a "
+            "tokenizer that adds no BOS"
         )
     return formatted, plan
 

@@ -10,7 +10,7 @@ import torch
 
 from l3prune.errors import L3PruneError
 
-POOLING_MODES = ("mean", "weighted_mean", "last_token", "eos", "bos")
+POOLING_MODES = ("mean", "weighted_mean", "weighted_mean_from_instruction", "last_token", "eos", "bos")
 
 
 def check_pooling(mode: str) -> str:
@@ -19,8 +19,13 @@ def check_pooling(mode: str) -> str:
     return mode
 
 
-def pool(hidden: torch.Tensor, pool_mask: torch.Tensor, mode: str) -> torch.Tensor:
-    """(batch, seq, dim) states and a (batch, seq) 0/1 mask -> (batch, dim) embeddings."""
+def pool(hidden: torch.Tensor, pool_mask: torch.Tensor, mode: str,
+         attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+    """(batch, seq, dim) states and a (batch, seq) 0/1 mask -> (batch, dim) embeddings.
+
+    ``attention_mask`` (the real tokens: special tokens, instruction and text) is needed only by
+    ``weighted_mean_from_instruction``.
+    """
     mask = pool_mask.to(hidden.dtype)  # (batch, seq)
     if mode == "mean":
         return (hidden * mask.unsqueeze(-1)).sum(1) / mask.sum(1, keepdim=True).clamp(min=1)
@@ -29,6 +34,14 @@ def pool(hidden: torch.Tensor, pool_mask: torch.Tensor, mode: str) -> torch.Tens
         # position weighting), so padding and instruction tokens shift nothing.
         # The cumsum runs in float32: bf16 cannot count past 256 exactly.
         weights = (pool_mask.float().cumsum(1) * pool_mask).to(hidden.dtype)  # (batch, seq)
+        return (hidden * weights.unsqueeze(-1)).sum(1) / weights.sum(1, keepdim=True).clamp(min=1)
+    if mode == "weighted_mean_from_instruction":
+        # The same text tokens, but their weights count from the first real token (a BOS, the instruction):
+        # p+1..p+n after p such tokens. This is what stock sentence-transformers' 'weightedmean' computes
+        # with include_prompt=False, so an encoder trained with it exports stock and exact.
+        if attention_mask is None:
+            raise L3PruneError("pooling 'weighted_mean_from_instruction' needs the attention mask")
+        weights = (attention_mask.float().cumsum(1) * pool_mask).to(hidden.dtype)  # (batch, seq)
         return (hidden * weights.unsqueeze(-1)).sum(1) / weights.sum(1, keepdim=True).clamp(min=1)
     positions = torch.arange(hidden.shape[1], device=hidden.device).expand_as(pool_mask)  # (batch, seq)
     if mode in ("last_token", "eos"):

@@ -51,11 +51,12 @@ def pooled_per_layer(encoder, features: dict[str, torch.Tensor]) -> torch.Tensor
         raise L3PruneError(f"expected {num_layers + 1} hidden states from the model, got {len(states)}")
     norm = final_norm(encoder.model)
     mask = features["pool_mask"].to(encoder.device)  # (batch, seq)
+    attention = features["attention_mask"].to(encoder.device)  # (batch, seq)
     pooled = []
     for k in range(1, num_layers + 1):
         # transformers records the last entry after the final norm; the others are the raw block outputs.
         hidden = states[k] if k == num_layers else norm(states[k])  # (batch, seq, dim)
-        pooled.append(pool(hidden, mask, encoder.settings.pooling))  # (batch, dim)
+        pooled.append(pool(hidden, mask, encoder.settings.pooling, attention))  # (batch, dim)
     return torch.stack(pooled)  # (layers, batch, dim)
 
 
