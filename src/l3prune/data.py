@@ -9,7 +9,6 @@ resumable, rank-aware batch order.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections import Counter
@@ -22,7 +21,7 @@ import numpy as np
 
 from l3prune.errors import L3PruneError
 from l3prune.resources import default_train_files
-from l3prune.textfile import reject_nan_constant, iter_jsonl, read_text, require_input_file
+from l3prune.textfile import iter_jsonl, loads_strict, read_text, require_input_file
 
 logger = logging.getLogger(__name__)
 
@@ -146,13 +145,8 @@ def read_triplets(path: str | Path) -> list[Triplet]:
     if path.suffix == ".jsonl":
         triplets = [_to_triplet(record, where, path.stem) for where, record in iter_jsonl(path, "triplet file")]
     elif path.suffix == ".json":
-        try:
-            records = json.loads(read_text(path, "triplet file"), parse_constant=reject_nan_constant)
-        except json.JSONDecodeError as err:
-            message = f"{path}:{err.lineno}: invalid JSON ({err.msg}); fix it, or write one object per line as .jsonl"
-            raise L3PruneError(message) from None
-        except ValueError as err:
-            raise L3PruneError(f"{path}: {err}") from None
+        records = loads_strict(read_text(path, "triplet file"), str(path),
+                               "; fix it, or write one object per line as .jsonl")
         if not isinstance(records, list):
             raise L3PruneError(f"{path}: a .json triplet file must hold a list of objects (or use .jsonl)")
         triplets = [_to_triplet(record, f"{path}[{i}]", path.stem) for i, record in enumerate(records)]

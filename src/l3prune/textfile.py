@@ -62,19 +62,24 @@ def read_text(path: str | os.PathLike, what: str = "file") -> str:
         raise L3PruneError(f"{p}:{line}: not UTF-8 text ({exc.reason}); save the file as UTF-8") from None
 
 
+def loads_strict(text: str, where: str, hint: str = "", *, whole_file: bool = True) -> Any:
+    """Parse JSON text, refusing NaN/Infinity; errors name ``where`` (plus the line, for a whole file)."""
+    try:
+        return json.loads(text, parse_constant=reject_nan_constant)
+    except json.JSONDecodeError as exc:
+        line = f":{exc.lineno}" if whole_file else ""
+        raise L3PruneError(f"{where}{line}: invalid JSON ({exc.msg}){hint}") from None
+    except ValueError as exc:
+        raise L3PruneError(f"{where}: {exc}") from None
+
+
 def iter_jsonl(path: str | os.PathLike, what: str = "input file") -> Iterator[tuple[str, Any]]:
     """(``file:line``, parsed value) for every non-blank line of a JSON Lines file; NaN/Infinity are refused."""
     for lineno, line in iter_lines(path, what):
         if not line.strip():
             continue
         where = f"{Path(path)}:{lineno}"
-        try:
-            value = json.loads(line, parse_constant=reject_nan_constant)
-        except json.JSONDecodeError as exc:
-            raise L3PruneError(f"{where}: invalid JSON ({exc.msg}); write one JSON object per line") from None
-        except ValueError as exc:
-            raise L3PruneError(f"{where}: {exc}") from None
-        yield where, value
+        yield where, loads_strict(line, where, "; write one JSON object per line", whole_file=False)
 
 
 def iter_csv(path: str | os.PathLike, what: str = "input file") -> Iterator[tuple[str, dict[str, str]]]:

@@ -8,7 +8,6 @@ is ``l3prune.loading.LoadOptions``, which a recipe file may also set (``build_lo
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -20,7 +19,7 @@ from typing import Any
 from l3prune.errors import L3PruneError
 from l3prune.loading import LoadOptions
 from l3prune.options import check_choices, check_types, described, layered
-from l3prune.textfile import read_text, reject_nan_constant
+from l3prune.textfile import loads_strict, read_text
 
 logger = logging.getLogger(__name__)
 
@@ -119,12 +118,7 @@ def read_recipe(path: str | os.PathLike) -> dict[str, Any]:
         except yaml.YAMLError as exc:
             raise L3PruneError(f"{path}: invalid YAML: {' '.join(str(exc).split())}") from None
     elif path.suffix == ".json":
-        try:
-            values = json.loads(text, parse_constant=reject_nan_constant)
-        except json.JSONDecodeError as exc:
-            raise L3PruneError(f"{path}:{exc.lineno}: invalid JSON ({exc.msg})") from None
-        except ValueError as exc:
-            raise L3PruneError(f"{path}: {exc}") from None
+        values = loads_strict(text, str(path))
     else:
         raise L3PruneError(f"{path}: recipe files must be .yaml, .yml or .json, got {path.suffix!r}")
     if values is None:
