@@ -467,7 +467,7 @@ def report(model: str, results: list[dict], speed: dict | None, sel: dict, args,
     trunc = args.truncation
     budget = (f"Training (every trained row): {args.steps} steps x batch {args.batch_size} shipped triplets "
               f"(= {args.steps * args.batch_size} triplets), max length {args.train_max_length} "
-              f"({trunc['truncated']} of {trunc['texts']} training texts, {100 * trunc["fraction"]:.2f}%, are longer and "
+              f"({trunc['truncated']} of {trunc['texts']} training texts, {100 * trunc['fraction']:.2f}%, are longer and "
               f"truncated), LoRA r16/alpha 32/dropout 0.05 on all projections, lr 2e-4 with {args.warmup} warm-up steps "
               f"{schedule}, dtype {args.dtype} on the CPU, seeds {list(SEEDS)} where listed"
               + ("; each row's exact command is in the JSON (info.command). "
