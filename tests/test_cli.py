@@ -142,3 +142,11 @@ def test_every_command_offers_the_same_load_options():
             continue
         assert {"pooling", "max_length", "dtype", "device"} <= set(flags), name
         assert tuple(flags["dtype"].choices) == DTYPE_NAMES, name
+
+
+def test_python_dash_m_runs_the_same_command():
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "l3prune", "--help"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.startswith("usage: l3prune")
