@@ -222,8 +222,8 @@ def _save_output(encoder: LLMEncoder, out: Path, folder: Path, config: TrainConf
     """Save the merged encoder with its training record beside ``out``, then swap it in."""
     log = LossLog(folder, config.log_format)
     rows = log.read()
-    summary = {"config": record.config, "load": record.load, "dtype": record.dtype, "steps_run": rows[-1]["step"] if rows else 0,
-               "final_loss": rows[-1]["loss"] if rows else None, "kept_layers": encoder.settings.kept_layers}
+    summary = {"config": record.config, "load": record.load, "dtype": record.dtype,
+               "steps_run": rows[-1]["step"] if rows else 0, "final_loss": rows[-1]["loss"] if rows else None, "kept_layers": encoder.settings.kept_layers}
     with atomic_output(out, overwrite=overwrite, kind="folder") as partial:
         encoder.write_files(partial)
         (partial / "training.json").write_text(dumps(summary) + "\n", encoding="utf-8")
