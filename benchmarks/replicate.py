@@ -14,7 +14,10 @@ Budgets (``--budget``; any of their settings can be overridden by its flag):
   Results: ``replicate_<model>.*``.
 
 Tiers (``--tier``, paper budget): 1 = the untrained rows, full, L3Prune large and small, ``last`` at 30/50/80%
-dropped (seed 42), then seeds 7 and 1234 for full, large and small; 2 = the field criteria at 50% depth.
+dropped (seed 42), then seeds 7 and 1234 for full, large and small (full only on Gemma-3); 2 = the field
+criteria at 50% depth, 1-4 layers trained ("Why Lift so Heavy?"), full-parameter retraining of small and
+80%-dropped (Shortened LLaMA), and the poolings mean, last_token and weighted_mean_from_instruction at large
+and small (what a stock-loadable export costs). Tier 2 also runs the seed-42 tier-1 rows it compares with.
 ``--only`` runs just some configurations. With ``--commit``, the results files are committed (only those
 paths) after every finished configuration, so a stop loses at most the row in progress.
 
@@ -194,8 +197,21 @@ def paper_configurations(sel: dict, tier: str, model: str) -> list[Config]:
                                       ("l3prune-small", "l3prune", small))
               if "smollm2" in model or name == "full"),
         ],
-        "2": [Config(f"{name}-50%", name, sel["criteria"][name]["50%"]["kept"], True) for name in FIELD_CRITERIA]
-        if sel.get("criteria") else [],
+        "2": [
+            # The field's criteria at 50% depth, against last-drop50 (tier 1).
+            *([Config(f"{name}-50%", name, sel["criteria"][name]["50%"]["kept"], True) for name in FIELD_CRITERIA]
+              if sel.get("criteria") else []),
+            # "Why Lift so Heavy?": very few layers, for classification and clustering.
+            *(Config(f"first-{n}", "last", first(n), True, note="Yuan et al.: very few layers") for n in (1, 2, 3, 4)),
+            # Shortened LLaMA: full-parameter retraining against LoRA under aggressive pruning (trains in fp32).
+            Config("l3prune-small-fullft", "l3prune", first(small), True, extra={"finetune": "full"}),
+            Config("last-drop80-fullft", "last", first(target_num_layers(total, drop_fraction=0.8)), True,
+                   extra={"finetune": "full"}),
+            # What a stock-loadable export costs: other poolings at large and small (weighted_mean is tier 1).
+            *(Config(f"{label}-{pooling}", "l3prune", first(n), True, extra={"pooling": pooling})
+              for label, n in (("l3prune-large", large), ("l3prune-small", small))
+              for pooling in ("mean", "last_token", "weighted_mean_from_instruction")),
+        ],
     }
     return rows[tier]
 
@@ -222,7 +238,8 @@ def run_config(cfg: Config, model: str, args, tasks, cache: Path) -> dict:
         return json.loads(path.read_text())
     log.info("=== %s (%s layers, %s)", key, "n/a" if cfg.layers is None else len(cfg.layers),
              "trained" if cfg.trained else "untrained")
-    info = {"config": cfg.name, "family": cfg.family, "seed": cfg.seed, "trained": cfg.trained, "note": cfg.note}
+    info = {"config": cfg.name, "family": cfg.family, "seed": cfg.seed, "trained": cfg.trained, "note": cfg.note,
+            **cfg.extra}
     start = time.perf_counter()
     if cfg.family == "minilm":
         encoder = SentenceTransformerEncoder("minilm")
@@ -236,8 +253,10 @@ def run_config(cfg: Config, model: str, args, tasks, cache: Path) -> dict:
             info["command"] = train_command(cfg, model, args, out)
             if not out.is_dir():
                 config = build_config(steps=args.steps, batch_size=args.batch_size, warmup_steps=args.warmup,
-                                      schedule=args.schedule, seed=cfg.seed, save_every=args.save_every)
-                load = LoadOptions(max_length=args.train_max_length, dtype=args.dtype, device="cpu")
+                                      schedule=args.schedule, seed=cfg.seed, save_every=args.save_every,
+                                      finetune=cfg.extra.get("finetune", "lora"))
+                load = LoadOptions(max_length=args.train_max_length, dtype=args.dtype, device="cpu",
+                                   pooling=cfg.extra.get("pooling"))
                 prune = PruneSpec(layers=cfg.layers) if len(cfg.layers) < args.total_layers else PruneSpec()
                 train_to_folder(ref, out, config, load=load, prune=prune, run_dir=cache / "runs" / key, resume=True)
             encoder = LLMEncoder.from_pretrained(out, max_length=args.eval_max_length, dtype=args.dtype, device="cpu")
@@ -266,7 +285,8 @@ def train_command(cfg: Config, model: str, args, out: Path) -> str:
     layers = cfg.layers or []
     size = "" if len(layers) == args.total_layers else (
         f" --num-layers {len(layers)}" if layers == list(range(len(layers))) else f" --layers {' '.join(map(str, layers))}")
-    return (f"l3prune train {model}{size} --steps {args.steps} --batch-size {args.batch_size} --max-length "
+    extra = "".join(f" --{key} {value}" for key, value in sorted(cfg.extra.items()))
+    return (f"l3prune train {model}{size}{extra} --steps {args.steps} --batch-size {args.batch_size} --max-length "
             f"{args.train_max_length} --warmup-steps {args.warmup} --schedule {args.schedule} --seed {cfg.seed} "
             f"--dtype {args.dtype} --save-every {args.save_every} --device cpu --out {out.name}")
 
@@ -609,7 +629,7 @@ def main() -> None:
     for cfg in configs:
         if args.only and cfg.name not in args.only:
             continue
-        key = (tuple(cfg.layers or ()), cfg.trained, cfg.seed, cfg.family == "minilm")
+        key = (tuple(cfg.layers or ()), cfg.trained, cfg.seed, cfg.family == "minilm", json.dumps(cfg.extra, sort_keys=True))
         if key in done_layers and cfg.family != "minilm":
             same = done_layers[key]
             log.info("%s keeps the same layers as %s; reusing its scores", cfg.name, same["info"]["config"])
