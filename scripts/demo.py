@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 import transformers
 
 from l3prune.data import load_triplets
@@ -46,6 +47,7 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     transformers.utils.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
+    logging.getLogger("sentence_transformers").setLevel(logging.ERROR)  # its bf16-on-CPU warning: see docs/export.md
     shutil.rmtree(OUT, ignore_errors=True)
     OUT.mkdir()
     start = time.perf_counter()
@@ -85,11 +87,16 @@ def main() -> None:
     export_sentence_transformers(trained, OUT / "st")
     from sentence_transformers import SentenceTransformer
 
-    st = SentenceTransformer(str(OUT / "st"), device="cpu")
     texts = [t for pair in PAIRS for t in pair]
-    ours, theirs = trained.encode(texts, normalize=True), st.encode(texts, normalize_embeddings=True)
-    worst = float(np.min(np.sum(ours * theirs, axis=1)))
-    print(f"   worst cosine(native, sentence-transformers) = {worst:.6f}")
+    # Trained with dtype auto (bf16 on this CPU), the folder holds bf16 weights: both loaders compared in
+    # fp32 (exact up to 1e-4) and as saved, in bf16 (equal up to bf16 rounding, which batching changes).
+    fp32 = LLMEncoder.from_pretrained(OUT / "trained", device="cpu", dtype="fp32")
+    st32 = SentenceTransformer(str(OUT / "st"), device="cpu", model_kwargs={"torch_dtype": torch.float32})
+    st = SentenceTransformer(str(OUT / "st"), device="cpu")
+    for label, native, model in (("fp32", fp32, st32), (f"as saved, {trained.info()['dtype']}", trained, st)):
+        ours, theirs = native.encode(texts, normalize=True), model.encode(texts, normalize_embeddings=True)
+        worst = float(np.min(np.sum(ours * theirs, axis=1)))
+        print(f"   worst cosine(native, sentence-transformers), {label}: {worst:.6f}")
     for i, (a, b) in enumerate(PAIRS):
         print(f"   cos = {float(theirs[2 * i] @ theirs[2 * i + 1]):.3f}  {a} | {b}")
     print(f"\nDone in {time.perf_counter() - start:.0f}s. Outputs in {OUT}/: scan.*, large/, trained/, run/ (loss log and "
