@@ -90,3 +90,17 @@ def test_write_results_is_atomic_and_refuses_to_overwrite(tmp_path):
     write_results({"x": 2}, out, overwrite=True)
     assert json.loads(out.read_text()) == {"x": 2}
     assert [p.name for p in out.parent.iterdir()] == ["r.json"]  # no temp file left behind
+
+
+def test_results_record_data_paths_without_this_machines_prefix(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from l3prune.evaluation._common import portable_path
+
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    assert portable_path(tmp_path / "work" / "data" / "sts.jsonl") == str(Path("data") / "sts.jsonl")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert portable_path(tmp_path / "home" / ".cache" / "x.jsonl") == "~/.cache/x.jsonl"
+    assert portable_path("/elsewhere/x.jsonl") == "/elsewhere/x.jsonl"
+    assert portable_path("") == ""

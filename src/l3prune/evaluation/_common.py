@@ -71,8 +71,20 @@ class Task(ABC):
             "type": self.task_type,
             "main_metric": self.main_metric,
             "instruction": self.instruction,
-            "path": str(getattr(self, "path", "")),
+            "path": portable_path(getattr(self, "path", "")),
         }
+
+
+def portable_path(path: str | Path | None) -> str:
+    """A data path as a result file records it: relative to the working folder when inside it, else under
+    ``~`` when in the home folder, so committed results do not carry one machine's absolute paths."""
+    if not path:
+        return ""
+    absolute = Path(path).expanduser().absolute()
+    for base, prefix in ((Path.cwd(), ""), (Path.home(), "~/")):
+        if absolute.is_relative_to(base):
+            return prefix + str(absolute.relative_to(base))
+    return str(absolute)
 
 
 def require_file(path: str | Path, what: str) -> Path:
