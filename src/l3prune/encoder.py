@@ -124,8 +124,8 @@ class LLMEncoder(nn.Module):
         model = load_base_model(source, num_layers=len(keep) if prefix_only else None, dtype=dtype, device=device)
         settings.original_num_layers = settings.original_num_layers or total
         settings.kept_layers = settings.kept_layers or list(range(total))
-        settings.dtype = dtype_name(next(model.parameters()).dtype)
         encoder = cls(model, load_tokenizer(source), settings)
+        encoder.settings.dtype = dtype_name(encoder.dtype)
         if keep is not None:
             if prefix_only:  # already loaded at that depth; only the bookkeeping is left
                 encoder.settings.kept_layers = [encoder.settings.kept_layers[i] for i in keep]

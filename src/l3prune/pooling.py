@@ -33,16 +33,14 @@ def pool(hidden: torch.Tensor, pool_mask: torch.Tensor, mode: str,
         # Weights 1..n over the pooled tokens, counted from the first text token (the paper's
         # position weighting), so padding and instruction tokens shift nothing.
         # The cumsum runs in float32: bf16 cannot count past 256 exactly.
-        weights = (pool_mask.float().cumsum(1) * pool_mask).to(hidden.dtype)  # (batch, seq)
-        return (hidden * weights.unsqueeze(-1)).sum(1) / weights.sum(1, keepdim=True).clamp(min=1)
+        return _weighted_mean(hidden, pool_mask.float().cumsum(1) * pool_mask)
     if mode == "weighted_mean_from_instruction":
         # The same text tokens, but their weights count from the first real token (a BOS, the instruction):
         # p+1..p+n after p such tokens. This is what stock sentence-transformers' 'weightedmean' computes
         # with include_prompt=False, so an encoder trained with it exports stock and exact.
         if attention_mask is None:
             raise L3PruneError("pooling 'weighted_mean_from_instruction' needs the attention mask")
-        weights = (attention_mask.float().cumsum(1) * pool_mask).to(hidden.dtype)  # (batch, seq)
-        return (hidden * weights.unsqueeze(-1)).sum(1) / weights.sum(1, keepdim=True).clamp(min=1)
+        return _weighted_mean(hidden, attention_mask.float().cumsum(1) * pool_mask)
     positions = torch.arange(hidden.shape[1], device=hidden.device).expand_as(pool_mask)  # (batch, seq)
     if mode in ("last_token", "eos"):
         index = torch.where(pool_mask.bool(), positions, -1).amax(1)  # (batch,)
@@ -51,3 +49,9 @@ def pool(hidden: torch.Tensor, pool_mask: torch.Tensor, mode: str,
     else:
         check_pooling(mode)
     return hidden[torch.arange(hidden.shape[0], device=hidden.device), index]  # (batch, dim)
+
+
+def _weighted_mean(hidden: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Sum of states x (batch, seq) weights, over the weights' sum; the weights arrive in float32."""
+    weights = weights.to(hidden.dtype)  # (batch, seq)
+    return (hidden * weights.unsqueeze(-1)).sum(1) / weights.sum(1, keepdim=True).clamp(min=1)
