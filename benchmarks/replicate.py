@@ -21,6 +21,10 @@ and small (what a stock-loadable export costs). Tier 2 also runs the seed-42 tie
 ``--only`` runs just some configurations. With ``--commit``, the results files are committed (only those
 paths) after every finished configuration, so a stop loses at most the row in progress.
 
+The paper budget also evaluates the trained full, large and small rows (seed 42) on the full suite (every
+text of the ten tasks), right after their quick suite; those results are cached apart and reported in their
+own table.
+
 Writes benchmarks/results/replicate_<model><suffix>.{json,md}, _pareto.png and (trained rows) _loss.png.
 A long run should execute a frozen copy of the code, so edits to the checkout do not change it midway:
     git worktree add --detach ../run13 HEAD
@@ -60,7 +64,7 @@ from l3prune.data import load_triplets
 from l3prune.encoder import LLMEncoder
 from l3prune.evaluation.baselines import SentenceTransformerEncoder, minilm_path
 from l3prune.evaluation.quick import QUICK_SIZES, quick_suite
-from l3prune.evaluation import run_suite, write_results
+from l3prune.evaluation import default_suite, run_suite, write_results
 from l3prune.loading import LoadOptions, resolve
 from l3prune.layers import PruneSpec, target_num_layers
 from l3prune.pruning.criteria import CRITERIA, get_criterion
@@ -75,6 +79,7 @@ CACHE = ROOT / ".cache" / "replicate"
 FIELD_CRITERIA = ("block_influence", "angular", "perplexity", "taylor")
 SEEDS = (42, 7, 1234)
 SUBSAMPLE = QUICK_SIZES  # the library's quick suite: the same seeded subsample for every configuration
+FULL_SUITE_ROWS = ("full", "l3prune-large", "l3prune-small")  # also evaluated on the full suite (paper budget, seed 42)
 log = logging.getLogger("replicate")
 
 
@@ -280,6 +285,35 @@ def run_config(cfg: Config, model: str, args, tasks, cache: Path) -> dict:
     return result
 
 
+def wants_full_suite(cfg: Config, args) -> bool:
+    return args.budget != "40" and cfg.trained and cfg.seed == SEEDS[0] and cfg.name in FULL_SUITE_ROWS
+
+
+def run_full_suite(cfg: Config, args, cache: Path) -> dict | None:
+    """The whole default suite (every text of the ten tasks) for one trained row, from its saved model; cached.
+
+    Runs after the row's quick suite; ``None`` when the trained model is not in the cache (a restored row).
+    """
+    key = score_key(cfg.name, cfg.seed, cfg.trained)
+    path = cache / "full-suite" / f"{key}.json"
+    if path.is_file():
+        return json.loads(path.read_text())
+    folder = cache / "models" / key
+    if not folder.is_dir():
+        log.warning("no trained model for %s in the cache; its full-suite row is skipped", key)
+        return None
+    log.info("=== %s: the full suite", key)
+    start = time.perf_counter()
+    encoder = LLMEncoder.from_pretrained(folder, max_length=args.eval_max_length, dtype=args.dtype, device="cpu")
+    info = {"config": cfg.name, "seed": cfg.seed, "num_layers": len(cfg.layers), "suite": "full",
+            "eval_dtype": encoder.info()["dtype"], "eval_max_length": args.eval_max_length}
+    result = run_suite(encoder, default_suite(), model_id=key, batch_size=args.eval_batch_size, info=info)
+    result["config_seconds"] = round(time.perf_counter() - start, 1)
+    _atomic_json(path, result)
+    log.info("%s, full suite: average %.2f (%.0f s)", key, result["average_main_score"], result["config_seconds"])
+    return result
+
+
 def train_command(cfg: Config, model: str, args, out: Path) -> str:
     """The ``l3prune train`` command that trains this row exactly as this script does."""
     layers = cfg.layers or []
@@ -375,7 +409,33 @@ def markdown(rows: list[dict], meta: dict) -> str:
     for r in rows:
         if r["kept_layers"] is not None and r["layers"] < meta["layers"]:
             lines.append(f"- {r['config']}: {compact(r['kept_layers'])}")
+    lines += full_suite_markdown(meta.get("full_suite", []))
     return "\n".join(lines) + "\n"
+
+
+def full_suite_rows(cache: Path) -> list[dict]:
+    """The full-suite results of this budget (trained full/large/small, seed 42), in FULL_SUITE_ROWS order."""
+    found = [json.loads(p.read_text()) for p in sorted((cache / "full-suite").glob("*.json"))]
+    return sorted(found, key=lambda r: FULL_SUITE_ROWS.index(r["info"]["config"]))
+
+
+def full_suite_markdown(full_suite: list[dict]) -> list[str]:
+    """The full-suite table, with all-MiniLM-L6-v2 and the untrained model from eval_baselines_full.json."""
+    if not full_suite:
+        return []
+    head = ["config", "layers"] + [SHORT.get(t, t) for t in TASK_ORDER] + ["avg", "minutes"]
+    lines = ["", "## The full suite (every text of the ten tasks; seed 42)", "",
+             f"Max length {full_suite[0]['info']['eval_max_length']}, dtype {full_suite[0]['info']['eval_dtype']}. "
+             "all-MiniLM-L6-v2 and the untrained model: `eval_baselines_full.md` (fp32).", "",
+             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    rows = [(r["info"]["config"], str(r["info"]["num_layers"]), r, f"{r['config_seconds'] / 60:.0f}") for r in full_suite]
+    baselines = RESULTS / "eval_baselines_full.json"
+    if baselines.is_file():
+        rows += [(name, "", r, "") for name, r in json.loads(baselines.read_text())["rows"].items()]
+    for name, layers, r, minutes in rows:
+        cells = [name, layers] + [f"{r['tasks'][t]['main_score']:.1f}" if t in r["tasks"] else "" for t in TASK_ORDER]
+        lines.append("| " + " | ".join(cells + [f"**{r['average_main_score']:.2f}**", minutes]) + " |")
+    return lines
 
 
 def compact(layers: list[int]) -> str:
@@ -500,13 +560,15 @@ def report(model: str, results: list[dict], speed: dict | None, sel: dict, args,
               f"{args.eval_batch_size}, median of {args.speed_repeats}, one process, "
               f"{speed['threads'] if speed else '?'} threads, dtype {speed.get('dtype', 'fp32') if speed else '?'}. "
               "Δ vs full: against the mean of the trained full model's seeds.")
-    meta = {"model": model, "layers": sel["layers"], "budget_text": budget}
+    full_suite = full_suite_rows(cache)
+    meta = {"model": model, "layers": sel["layers"], "budget_text": budget, "full_suite": full_suite}
     payload = {"model": model, "budget": {"name": args.budget, "steps": args.steps, "batch_size": args.batch_size,
                                           "train_max_length": args.train_max_length, "warmup_steps": args.warmup,
                                           "schedule": args.schedule, "dtype": args.dtype,
                                           "eval_max_length": args.eval_max_length, "subsample": SUBSAMPLE,
                                           "seeds": list(SEEDS), "truncation": trunc},
-               "selections": sel, "throughput": speed, "rows": rows, "runs": results, "description": budget}
+               "selections": sel, "throughput": speed, "rows": rows, "runs": results, "full_suite": full_suite,
+               "description": budget}
     stem = RESULTS / result_stem(model, args)
     _atomic_json(stem.with_suffix(".json"), payload)
     md = stem.with_name(stem.name + ".md")
@@ -571,6 +633,11 @@ def restore_cache(model: str, cache: Path, args) -> int:
         if run["model_id"] != score_key(info["config"], info["seed"], info["trained"]):
             continue  # a row that reused another configuration's scores; rebuilt from its layers on the run
         path = cache / "scores" / f"{run['model_id']}.json"
+        if not path.is_file():
+            _atomic_json(path, run)
+            restored += 1
+    for run in payload.get("full_suite", []):
+        path = cache / "full-suite" / f"{run['model_id']}.json"
         if not path.is_file():
             _atomic_json(path, run)
             restored += 1
@@ -649,6 +716,11 @@ def main() -> None:
             if args.commit and fresh and written:
                 commit(written, f"replicate {args.model}, {args.steps} steps: {result['model_id']} "
                                 f"(average {result['average_main_score']:.2f})")
+            full_file = cache / "full-suite" / f"{result['model_id']}.json"
+            if wants_full_suite(cfg, args) and not full_file.is_file() and run_full_suite(cfg, args, cache):
+                written = report(args.model, results, None, sel, args, cache)
+                if args.commit and written:
+                    commit(written, f"replicate {args.model}, {args.steps} steps: {result['model_id']} on the full suite")
     speed = None
     if (not args.report_only and not args.no_throughput) or (cache / "throughput.json").is_file():
         depths = sorted({len(c.layers) for c in configs if c.layers}, reverse=True)
