@@ -1,0 +1,268 @@
+"""The paper's claims against our measurements: one table across both models, from replicate.py's results.
+
+Run (any time; rows not run yet show as pending):
+    .venv/bin/python benchmarks/replication_report.py
+Reads benchmarks/results/replicate_<model>_s1000.json (the paper budget) for SmolLM2-135M and Gemma-3-270M,
+and replicate_smollm2-135m.json (the 40-step study). Writes benchmarks/results/replication_paper_vs_ours.{md,json}.
+
+Every verdict follows a rule stated in the table's notes, computed from the numbers, never typed in:
+- a loss is "negligible" when it is at most 1 point of the quick-suite average (our threshold; the paper
+  gives none), and "modest" when it is at most 5.1 points (the paper's own loss for ``small``);
+- a difference is "inside seed noise" when it is smaller than twice the seed standard deviation
+  (the largest of full, large and small over seeds 42/7/1234 on that model); with one seed it is unknown.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+RESULTS = Path(__file__).parent / "results"
+MODELS = {"smollm2-135m": "SmolLM2-135M", "gemma3-270m": "Gemma-3-270M"}
+NEGLIGIBLE = 1.0  # points: our threshold for "negligible loss"
+MODEST = 5.1  # points: the paper's loss for its small configuration
+CRITERIA = ("block_influence", "angular", "perplexity", "taylor")
+CLASSIFICATION = "Banking77Classification"
+
+
+@dataclass
+class Cell:
+    """One model's figure for one claim, and whether the claim held there."""
+
+    figure: str
+    verdict: str  # held | did not hold | not comparable | pending | not run
+    why: str = ""
+
+
+@dataclass
+class Claim:
+    name: str
+    paper: str
+    cells: dict[str, Cell]
+
+
+# ---------------------------------------------------------------------------- reading
+
+def load(model: str, stem: str = "_s1000") -> dict | None:
+    path = RESULTS / f"replicate_{model}{stem}.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def rows_of(payload: dict | None) -> dict[str, dict]:
+    """Trained and untrained rows by configuration name (seeds already averaged by replicate.py)."""
+    return {r["config"]: r for r in payload["rows"]} if payload else {}
+
+
+def seed_noise(rows: dict[str, dict]) -> float | None:
+    """Twice the largest seed standard deviation among full, large and small; None with one seed."""
+    stds = [rows[n]["seed_std"] for n in ("full", "l3prune-large", "l3prune-small")
+            if n in rows and rows[n].get("seed_std") is not None]
+    return 2 * max(stds) if stds else None
+
+
+def noise_note(delta: float, noise: float | None) -> str:
+    if noise is None:
+        return "seed noise not measured yet"
+    return f"inside seed noise (±{noise:.2f})" if abs(delta) < noise else f"outside seed noise (±{noise:.2f})"
+
+
+def delta(rows: dict, name: str, against: str = "full") -> float:
+    return rows[name]["average"] - rows[against]["average"]
+
+
+def avg_text(row: dict) -> str:
+    spread = f" ± {row['seed_std']:.2f}" if row.get("seed_std") is not None else ""
+    return f"{row['average']:.2f}{spread}"
+
+
+# ---------------------------------------------------------------------------- claims
+
+def pending(*names: str) -> Cell:
+    return Cell("", "pending", "not run yet: " + ", ".join(names))
+
+
+def loss_claim(rows: dict, name: str, limit: float, word: str, noise: float | None) -> Cell:
+    """A pruned row against the trained full model: held when it loses at most ``limit`` points."""
+    if name not in rows or "full" not in rows:
+        return pending(*(n for n in (name, "full") if n not in rows))
+    d = delta(rows, name)
+    removed = 100 - rows[name]["params_pct"]
+    figure = (f"{rows[name]['layers']} layers, {removed:.0f}% of parameters removed: "
+              f"{avg_text(rows[name])} vs full {avg_text(rows['full'])}, **{d:+.2f}**")
+    verdict = "held" if d >= -limit else "did not hold"
+    return Cell(figure, verdict, f"held means {word}; {noise_note(d, noise)}")
+
+
+def size_claim(rows: dict, name: str, paper_removed: float, paper_points: float, noise: float | None,
+               embedding_share: float | None) -> Cell:
+    """The paper's large/small: parameters removed and points lost. Held when we lose no more than it did."""
+    limit = max(-paper_points, NEGLIGIBLE)
+    cell = loss_claim(rows, name, limit, f"as the paper's {paper_points:+.1f} (a loss of at most {limit})", noise)
+    if cell.verdict == "pending":
+        return cell
+    removed = 100 - rows[name]["params_pct"]
+    if abs(removed - paper_removed) > 15:
+        share = f"; the never-pruned embeddings are {embedding_share:.0f}% of this model" if embedding_share else ""
+        cell.why += (f". The parameters removed ({removed:.0f}%) are not comparable with the paper's "
+                     f"{paper_removed:.0f}%{share}")
+    return cell
+
+
+def criteria_claim(rows: dict, noise: float | None) -> Cell:
+    """First-n layers (L3Prune's family) against every field criterion at 50% depth."""
+    names = [f"{c}-50%" for c in CRITERIA]
+    if "last-drop50" not in rows or not all(n in rows for n in names):
+        return pending(*(n for n in ["last-drop50", *names] if n not in rows))
+    ours = rows["last-drop50"]["average"]
+    best = max(names, key=lambda n: rows[n]["average"])
+    d = ours - rows[best]["average"]
+    figure = (f"first {rows['last-drop50']['layers']} layers {ours:.2f}; best criterion {best} "
+              f"{rows[best]['average']:.2f} (**{d:+.2f}**); " +
+              ", ".join(f"{n.removesuffix('-50%')} {rows[n]['average']:.2f}" for n in names))
+    verdict = "held" if d > 0 else "did not hold"
+    return Cell(figure, verdict, f"the first layers {'beat' if d > 0 else 'lose to'} every criterion; {noise_note(d, noise)}")
+
+
+def few_layers_claim(rows: dict) -> Cell:
+    """Yuan et al.: very few layers can beat the full model on classification."""
+    names = [f"first-{n}" for n in (1, 2, 3, 4)]
+    if "full" not in rows or not all(n in rows for n in names):
+        return pending(*(n for n in ["full", *names] if n not in rows))
+    full = rows["full"]["scores"][CLASSIFICATION]
+    scores = {n: rows[n]["scores"][CLASSIFICATION] for n in names}
+    best = max(scores, key=scores.get)
+    figure = (f"Banking77 accuracy: full {full:.1f}; " + ", ".join(f"{n} {s:.1f}" for n, s in scores.items())
+              + f"; averages: full {rows['full']['average']:.2f}, " +
+              ", ".join(f"{n} {rows[n]['average']:.2f}" for n in names))
+    verdict = "held" if scores[best] >= full else "did not hold"
+    return Cell(figure, verdict, f"held when one of 1-4 layers matches or beats the full model on classification "
+                                 f"(best: {best}, {scores[best] - full:+.1f})")
+
+
+def retraining_claim(rows: dict, noise: float | None) -> Cell:
+    """Shortened LLaMA: under aggressive pruning, full-parameter retraining recovers more than LoRA."""
+    pairs = [("l3prune-small", "l3prune-small-fullft"), ("last-drop80", "last-drop80-fullft")]
+    missing = [n for pair in pairs for n in pair if n not in rows]
+    if missing:
+        return pending(*missing)
+    gains = {lora: rows[full]["average"] - rows[lora]["average"] for lora, full in pairs}
+    figure = "; ".join(f"{rows[lora]['layers']} layers: LoRA {avg_text(rows[lora])}, full {avg_text(rows[full])} "
+                       f"(**{gains[lora]:+.2f}**)" for lora, full in pairs)
+    verdict = "held" if all(g > 0 for g in gains.values()) else "did not hold"
+    return Cell(figure, verdict, f"held when full retraining beats LoRA at both depths; "
+                                 f"{noise_note(min(gains.values(), key=abs), noise)}")
+
+
+def embedding_share(payload: dict | None) -> float | None:
+    """The never-pruned part: parameters of a 0-layer model, as a share of the full model (from two rows)."""
+    rows = rows_of(payload)
+    if "full" not in rows:
+        return None
+    pruned = [r for r in rows.values() if r.get("family") != "minilm" and r["layers"] < rows["full"]["layers"]]
+    if not pruned:
+        return None
+    r = pruned[0]  # parameters are linear in layers: p(k) = e + k * per_layer
+    per_layer = (rows["full"]["parameters"] - r["parameters"]) / (rows["full"]["layers"] - r["layers"])
+    return 100 * (rows["full"]["parameters"] - per_layer * rows["full"]["layers"]) / rows["full"]["parameters"]
+
+
+def claims(payloads: dict[str, dict | None]) -> list[Claim]:
+    rows = {m: rows_of(p) for m, p in payloads.items()}
+    noise = {m: seed_noise(r) for m, r in rows.items()}
+    emb = {m: embedding_share(p) for m, p in payloads.items()}
+    smol_only = lambda fn: {m: (fn(rows[m]) if m == "smollm2-135m" else  # noqa: E731
+                                Cell("", "not run", "Tier 2 runs on SmolLM2 only")) for m in MODELS}
+    return [
+        Claim("30% of layers dropped", "negligible loss",
+              {m: loss_claim(rows[m], "last-drop30", NEGLIGIBLE, f"negligible (a loss of at most {NEGLIGIBLE})", noise[m]) for m in MODELS}),
+        Claim("80% of layers dropped", "a modest drop",
+              {m: loss_claim(rows[m], "last-drop80", MODEST, f"modest (a loss of at most {MODEST}, the paper's loss for small)", noise[m])
+               for m in MODELS}),
+        Claim("L3Prune `large`", "21% of parameters removed, -0.3 points",
+              {m: size_claim(rows[m], "l3prune-large", 21, -0.3, noise[m], emb[m]) for m in MODELS}),
+        Claim("L3Prune `small`", "74% of parameters removed, -5.1 points",
+              {m: size_claim(rows[m], "l3prune-small", 74, -5.1, noise[m], emb[m]) for m in MODELS}),
+        Claim("first layers vs the field's criteria at 50% depth", "not compared in the paper (it keeps the first n)",
+              smol_only(lambda r: criteria_claim(r, noise["smollm2-135m"]))),
+        Claim("1-4 layers vs full, classification", "Yuan et al.: very few layers sometimes beat the full model",
+              smol_only(few_layers_claim)),
+        Claim("LoRA vs full retraining, aggressive pruning", "Shortened LLaMA: full retraining recovers far more",
+              smol_only(lambda r: retraining_claim(r, noise["smollm2-135m"]))),
+    ]
+
+
+# ---------------------------------------------------------------------------- tables
+
+def by_row_table(payloads: dict[str, dict | None]) -> list[str]:
+    """Every configuration of the paper budget, both models side by side: average ± seeds and Δ vs full."""
+    rows = {m: rows_of(p) for m, p in payloads.items()}
+    names = list(dict.fromkeys(n for r in rows.values() for n in r))
+    head = ["configuration"] + [f"{MODELS[m]}: {col}" for m in MODELS for col in ("layers", "average", "Δ vs full", "noise")]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name in names:
+        cells = [name]
+        for m in MODELS:
+            r = rows[m].get(name)
+            if r is None:
+                cells += ["", "", "", ""]
+                continue
+            d = r["delta_vs_full"]
+            inside = "" if d is None or name == "full" or not r["trained"] else noise_note(d, seed_noise(rows[m])).split(" (")[0]
+            cells += [str(r["layers"]), avg_text(r) + (f" (n={len(r['seeds'])})" if len(r["seeds"]) > 1 else ""),
+                      "" if d is None else f"{d:+.2f}", inside]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def budget_table(short: dict | None, paper: dict | None) -> list[str]:
+    """The same configuration at 40 steps and at 1000 (SmolLM2): what the paper's budget changed."""
+    a, b = rows_of(short), rows_of(paper)
+    common = [n for n in b if n in a]
+    lines = ["| configuration | layers | 40 steps | 1000 steps | change |", "|---|---|---|---|---|"]
+    for n in common:
+        lines.append(f"| {n} | {b[n]['layers']} | {avg_text(a[n])} | {avg_text(b[n])} | "
+                     f"{b[n]['average'] - a[n]['average']:+.2f} |")
+    return lines
+
+
+def markdown(claim_list: list[Claim], payloads: dict, short: dict | None) -> str:
+    verdict_cols = [f"{MODELS[m]}" for m in MODELS]
+    lines = ["# The paper's claims against our measurements (1000 training steps)", "",
+             "Generated by `benchmarks/replication_report.py` from `replicate_<model>_s1000.json`; "
+             "the budget, data and exact command of every row are in those files. Averages are the quick suite's "
+             "ten tasks (x100).", "",
+             "| claim | paper | " + " | ".join(verdict_cols) + " | verdict |", "|---|---|" + "---|" * len(MODELS) + "---|"]
+    for c in claim_list:
+        figures = [c.cells[m].figure or c.cells[m].verdict for m in MODELS]
+        verdict = "<br>".join(f"{MODELS[m]}: **{c.cells[m].verdict}**" + (f", because {c.cells[m].why}" if c.cells[m].why else "")
+                              for m in MODELS)
+        lines.append(f"| {c.name} | {c.paper} | " + " | ".join(figures) + f" | {verdict} |")
+    lines += ["", f"Rules: a loss is negligible at most {NEGLIGIBLE} point (our threshold; the paper states none) and "
+              f"modest at most {MODEST} (the paper's own loss for `small`); a difference is inside seed noise when "
+              "it is under twice the largest seed standard deviation of full, large and small on that model. "
+              "Parameter shares are compared only when within 15 points of the paper's.", "",
+              "## Every row", "", *by_row_table(payloads), ""]
+    if short and payloads.get("smollm2-135m"):
+        lines += ["## SmolLM2 at 40 steps and at 1000", "",
+                  "The 40-step study (`replicate_smollm2-135m.json`: batch 16, max length 64, linear decay, fp32) "
+                  "against the paper budget, for the configurations both ran:", "",
+                  *budget_table(short, payloads["smollm2-135m"]), ""]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    payloads = {m: load(m) for m in MODELS}
+    short = load("smollm2-135m", "")
+    claim_list = claims(payloads)
+    out = RESULTS / "replication_paper_vs_ours"
+    out.with_suffix(".json").write_text(json.dumps(
+        {"rules": {"negligible": NEGLIGIBLE, "modest": MODEST, "noise": "2 x the largest seed std of full/large/small"},
+         "claims": [{"name": c.name, "paper": c.paper, "cells": {m: asdict(x) for m, x in c.cells.items()}}
+                    for c in claim_list]}, indent=2) + "\n")
+    out.with_suffix(".md").write_text(markdown(claim_list, payloads, short), encoding="utf-8")
+    print(out.with_suffix(".md").read_text())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,70 @@
+"""The paper-vs-ours verdicts are computed by stated rules; these pin the rules on made-up rows."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).parent.parent / "benchmarks" / "replication_report.py"
+
+
+@pytest.fixture(scope="module")
+def report():
+    spec = importlib.util.spec_from_file_location("replication_report", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def row(config, layers, average, *, seeds=(42,), std=None, params=None, b77=70.0, trained=True):
+    params = params if params is not None else 30e6 + layers * 3.5e6  # embeddings + linear in layers
+    return {"config": config, "family": "last", "trained": trained, "layers": layers, "parameters": params,
+            "params_pct": 100 * params / (30e6 + 30 * 3.5e6), "seeds": list(seeds), "average": average,
+            "seed_std": std, "delta_vs_full": None, "scores": {"Banking77Classification": b77}}
+
+
+def payload(*rows):
+    return {"rows": list(rows)}
+
+
+def test_negligible_loss_held_within_one_point_and_not_beyond(report):
+    full = row("full", 30, 70.0, seeds=(42, 7, 1234), std=0.2)
+    held = report.claims({"smollm2-135m": payload(full, row("last-drop30", 21, 69.2)), "gemma3-270m": None})[0]
+    assert held.cells["smollm2-135m"].verdict == "held"
+    assert "outside seed noise (±0.40)" in held.cells["smollm2-135m"].why
+    lost = report.claims({"smollm2-135m": payload(full, row("last-drop30", 21, 68.5)), "gemma3-270m": None})[0]
+    assert lost.cells["smollm2-135m"].verdict == "did not hold"
+    assert lost.cells["gemma3-270m"].verdict == "pending"
+
+
+def test_missing_rows_are_pending_and_named(report):
+    cell = report.claims({"smollm2-135m": payload(row("full", 30, 70.0)), "gemma3-270m": None})[1].cells["smollm2-135m"]
+    assert cell.verdict == "pending" and "last-drop80" in cell.why and cell.figure == ""
+
+
+def test_seed_noise_is_unknown_with_one_seed(report):
+    assert report.seed_noise(report.rows_of(payload(row("full", 30, 70.0)))) is None
+    assert report.noise_note(0.3, None) == "seed noise not measured yet"
+    assert report.noise_note(0.3, 0.4).startswith("inside") and report.noise_note(0.5, 0.4).startswith("outside")
+
+
+def test_parameter_shares_far_from_the_papers_are_called_not_comparable(report):
+    rows = payload(row("full", 30, 70.0), row("l3prune-large", 28, 70.5), row("l3prune-small", 7, 66.0))
+    large, small = report.claims({"smollm2-135m": rows, "gemma3-270m": None})[2:4]
+    assert large.cells["smollm2-135m"].verdict == "held"  # +0.5 points
+    assert "not comparable" in large.cells["smollm2-135m"].why  # 5% removed vs the paper's 21%
+    assert small.cells["smollm2-135m"].verdict == "held"  # -4.0 is within the paper's -5.1
+    assert report.embedding_share(rows) == pytest.approx(100 * 30e6 / (30e6 + 105e6))
+
+
+def test_few_layers_claim_compares_classification_not_the_average(report):
+    rows = payload(row("full", 30, 70.0, b77=80.0), *(row(f"first-{n}", n, 60.0, b77=75.0 + n) for n in (1, 2, 3, 4)))
+    cell = report.claims({"smollm2-135m": rows, "gemma3-270m": None})[5].cells["smollm2-135m"]
+    assert cell.verdict == "did not hold" and "first-4, -1.0" in cell.why
+    rows["rows"][4]["scores"]["Banking77Classification"] = 81.0
+    assert report.claims({"smollm2-135m": rows, "gemma3-270m": None})[5].cells["smollm2-135m"].verdict == "held"
+    assert report.claims({"smollm2-135m": rows, "gemma3-270m": None})[5].cells["gemma3-270m"].verdict == "not run"
