@@ -664,6 +664,9 @@ def main() -> None:
     parser.add_argument("--speed-texts", type=int, default=256)
     parser.add_argument("--speed-repeats", type=int, default=3)
     parser.add_argument("--only", nargs="*", help="run just these configuration names")
+    parser.add_argument("--seeds", nargs="*", type=int,
+                        help="run the trained rows of just these seeds (untrained rows always run); the report "
+                             "still shows every finished row")
     parser.add_argument("--report-only", action="store_true", help="write the report from cached results")
     parser.add_argument("--no-throughput", action="store_true",
                         help="skip the throughput measurement (for a second process running other configurations)")
@@ -695,6 +698,10 @@ def main() -> None:
     results, done_layers = [], {}
     for cfg in configs:
         if args.only and cfg.name not in args.only:
+            continue
+        if args.seeds and cfg.trained and cfg.seed not in args.seeds:
+            if (cache / "scores" / f"{score_key(cfg.name, cfg.seed, cfg.trained)}.json").is_file():
+                results.append(run_config(cfg, args.model, args, tasks, cache))  # finished earlier: report it
             continue
         key = (tuple(cfg.layers or ()), cfg.trained, cfg.seed, cfg.family == "minilm", json.dumps(cfg.extra, sort_keys=True))
         if key in done_layers and cfg.family != "minilm":
