@@ -73,6 +73,7 @@ def test_scan_mean_is_the_mean_over_the_same_batches_of_pruned_models(make_encod
         assert profile.loss_mean[k - 1] == pytest.approx(float(expected.mean()), abs=1e-5)
         assert profile.loss_std[k - 1] == pytest.approx(float(expected.std()), abs=1e-5)
     assert profile.settings["num_batches"] == 3 and sum(profile.settings["batches_per_source"].values()) == 3
+    assert profile.settings["dtype"] == "fp32"  # spelled as the --dtype flag spells it
 
 
 def test_small_and_large_are_argmins_of_each_half():

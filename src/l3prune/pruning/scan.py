@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 from l3prune.architectures import final_norm
 from l3prune.data import SourceBatchSampler, Triplet, load_triplets
 from l3prune.errors import L3PruneError
-from l3prune.loading import LoadOptions
+from l3prune.loading import LoadOptions, dtype_name
 from l3prune.losses import contrastive_loss_per_example
 from l3prune.pooling import pool
 from l3prune.pruning.profile import LayerProfile, profile_paths
@@ -123,7 +123,7 @@ def scan_layers(
         "max_length": encoder.settings.max_length,
         "padding_side": encoder.settings.padding_side,
         "kept_layers": list(encoder.settings.kept_layers),
-        "dtype": str(next(encoder.model.parameters()).dtype).removeprefix("torch."),
+        "dtype": dtype_name(encoder.dtype),  # bf16 / fp32, as flags and every other result file spell it
         "device": str(encoder.device),
         "seconds": round(time.perf_counter() - start, 2),
     }
