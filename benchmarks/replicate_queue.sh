@@ -9,7 +9,7 @@
 # and PYTHONPATH to run a frozen copy of the code (see replicate.py's docstring).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY=${PYTHON:-.venv/bin/python}
+PY=${PYTHON:-.venv/bin/python}  # an absolute path when this runs from a frozen worktree
 run() { "$PY" benchmarks/replicate.py --budget paper --commit "$@"; }
 run --model smollm2-135m --tier 1 --seeds 42 --no-throughput
 run --model gemma3-270m --tier 1 --seeds 42 --no-throughput
