@@ -104,3 +104,7 @@ def test_results_record_data_paths_without_this_machines_prefix(tmp_path, monkey
     assert portable_path(tmp_path / "home" / ".cache" / "x.jsonl") == "~/.cache/x.jsonl"
     assert portable_path("/elsewhere/x.jsonl") == "/elsewhere/x.jsonl"
     assert portable_path("") == ""
+    import l3prune
+
+    shipped = Path(l3prune.__file__).parent / "resources" / "eval" / "sts" / "STSBenchmark.test.jsonl"
+    assert portable_path(shipped) == "l3prune/resources/eval/sts/STSBenchmark.test.jsonl"  # wherever installed

@@ -76,12 +76,14 @@ class Task(ABC):
 
 
 def portable_path(path: str | Path | None) -> str:
-    """A data path as a result file records it: relative to the working folder when inside it, else under
-    ``~`` when in the home folder, so committed results do not carry one machine's absolute paths."""
+    """A data path as a result file records it, so committed results do not carry one machine's absolute paths:
+    relative to the working folder when inside it; else, for data shipped inside the package, as
+    ``l3prune/...`` (the same wherever the package is installed); else under ``~`` in the home folder."""
     if not path:
         return ""
     absolute = Path(path).expanduser().absolute()
-    for base, prefix in ((Path.cwd(), ""), (Path.home(), "~/")):
+    package = Path(__file__).resolve().parent.parent  # .../l3prune
+    for base, prefix in ((Path.cwd(), ""), (package, "l3prune/"), (Path.home(), "~/")):
         if absolute.is_relative_to(base):
             return prefix + str(absolute.relative_to(base))
     return str(absolute)
