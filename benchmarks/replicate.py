@@ -18,7 +18,7 @@ dropped (seed 42), then seeds 7 and 1234 for full, large and small (full only on
 criteria at 50% depth, 1-4 layers trained ("Why Lift so Heavy?"), full-parameter retraining of small and
 80%-dropped (Shortened LLaMA), and the poolings mean, last_token and weighted_mean_from_instruction at large
 and small (what a stock-loadable export costs). Tier 2 also runs the seed-42 tier-1 rows it compares with.
-``--only`` runs just some configurations. With ``--commit``, the results files are committed (only those
+``--only`` and ``--seeds`` run just some configurations; finished ones stay in the report. With ``--commit``, the results files are committed (only those
 paths) after every finished configuration, so a stop loses at most the row in progress.
 
 The paper budget also evaluates the trained full, large and small rows (seed 42) on the full suite (every
@@ -190,12 +190,13 @@ def paper_configurations(sel: dict, tier: str, model: str) -> list[Config]:
             Config("full-untrained", "full", first(total), False),
             Config("l3prune-large-untrained", "l3prune", first(large), False),
             Config("l3prune-small-untrained", "l3prune", first(small), False),
-            # cheapest first (a 2-core CPU trains ~5 s/step at 30 layers): rows finish within a session
+            # The full row first: it is the reference of every claim, and a session's machine keeps no cache
+            # (a row cut off by the session's end restarts from step 0), so each row must finish in one sitting.
+            Config("full", "full", first(total), True),
             Config("l3prune-small", "l3prune", first(small), True),
             last(0.8),
-            last(0.5),
-            Config("full", "full", first(total), True),
             Config("l3prune-large", "l3prune", first(large), True),
+            last(0.5),
             last(0.3),
             *(Config(name, family, first(n), True, seed) for seed in SEEDS[1:]
               for name, family, n in (("full", "full", total), ("l3prune-large", "l3prune", large),
@@ -618,8 +619,9 @@ def restore_cache(model: str, cache: Path, args) -> int:
     Only runs whose budget equals the committed one are restored (the cache folder is keyed by budget).
     """
     committed = RESULTS / f"{result_stem(model, args)}.json"
-    if not committed.is_file():
-        raise SystemExit(f"nothing to restore: {committed} does not exist")
+    if not committed.is_file():  # a model's first run: nothing committed yet, so nothing to seed
+        log.warning("nothing to restore: %s does not exist; starting from an empty cache", committed)
+        return 0
     payload = json.loads(committed.read_text())
     budget = payload["budget"]
     if (budget["steps"], budget["batch_size"]) != (args.steps, args.batch_size):
@@ -698,6 +700,8 @@ def main() -> None:
     results, done_layers = [], {}
     for cfg in configs:
         if args.only and cfg.name not in args.only:
+            if (cache / "scores" / f"{score_key(cfg.name, cfg.seed, cfg.trained)}.json").is_file():
+                results.append(run_config(cfg, args.model, args, tasks, cache))  # finished earlier: report it
             continue
         if args.seeds and cfg.trained and cfg.seed not in args.seeds:
             if (cache / "scores" / f"{score_key(cfg.name, cfg.seed, cfg.trained)}.json").is_file():
