@@ -25,7 +25,8 @@ The paper budget also evaluates the trained full, large and small rows (seed 42)
 text of the ten tasks), right after their quick suite; those results are cached apart and reported in their
 own table.
 
-Writes benchmarks/results/replicate_<model><suffix>.{json,md}, _pareto.png and (trained rows) _loss.png.
+Writes benchmarks/results/replicate_<model><suffix>.{json,md}, _pareto.png and (trained rows) _loss.png, with the
+per-step losses behind it in _loss_curves.json (the cache, training logs included, does not outlive a machine).
 A long run should execute a frozen copy of the code, so edits to the checkout do not change it midway:
     git worktree add --detach ../run13 HEAD
     REPLICATE_ROOT=$PWD/benchmarks PYTHONPATH=../run13/src nohup .venv/bin/python ../run13/benchmarks/replicate.py ... &
@@ -68,6 +69,7 @@ from l3prune.evaluation import default_suite, run_suite, write_results
 from l3prune.loading import LoadOptions, resolve
 from l3prune.layers import PruneSpec, target_num_layers
 from l3prune.pruning.criteria import CRITERIA, get_criterion
+from l3prune.safe_write import atomic_output
 from l3prune.training.config import build_config
 from l3prune.training.run import train_to_folder
 
@@ -508,34 +510,57 @@ def truncation(model: str, max_length: int) -> dict:
     return {"max_length": max_length, "texts": len(pairs), "truncated": over, "fraction": over / len(pairs)}
 
 
-def loss_plot(results: list[dict], cache: Path, path: Path, title: str) -> None:
-    """The loss curves of the trained seed-42 rows on one figure (moving average of 25 steps)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+def keep_loss_curves(results: list[dict], cache: Path, path: Path) -> dict[str, dict]:
+    """The per-step training loss of the trained seed-42 rows, kept in the results next to the scores.
 
-    curves = []
+    A session's machine keeps no cache, so the training logs of rows trained in earlier sessions are gone; the
+    curves committed in ``path`` are merged with the logs still in the cache, and the file is rewritten.
+    """
+    curves = json.loads(path.read_text())["curves"] if path.is_file() else {}
     for r in results:
         info = r["info"]
         log_file = cache / "models" / r["model_id"] / "train_log.jsonl"
         if info["trained"] and info["seed"] == SEEDS[0] and log_file.is_file():
             rows = [json.loads(line) for line in log_file.read_text().splitlines() if line.strip()]
-            curves.append((f"{info['config']} ({info['num_layers']} layers)", rows))
-    if not curves:
+            curves[r["model_id"]] = {"step": [row["step"] for row in rows],
+                                     "loss": [round(row["loss"], 4) for row in rows]}
+    with atomic_output(path, overwrite=True) as tmp:  # one line: 1000 numbers per row would be 1000 lines
+        tmp.write_text(json.dumps({"description": "training loss per step of the trained seed-42 rows "
+                                                  "(from each row's train_log.jsonl), by model_id",
+                                   "curves": curves}) + "\n", encoding="utf-8")
+    return curves
+
+
+def loss_plot(results: list[dict], curves: dict[str, dict], path: Path, title: str) -> None:
+    """The loss curves of the trained seed-42 rows on one figure (moving average of 25 steps); a row whose
+    curve was not kept is named under the plot, never silently left out."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    rows = [r for r in results if r["info"]["trained"] and r["info"]["seed"] == SEEDS[0]]
+    drawn = [r for r in rows if r["model_id"] in curves]
+    missing = [r["info"]["config"] for r in rows if r["model_id"] not in curves]
+    if not drawn:
         return
-    fig = Figure(figsize=(9, 5))
+    fig = Figure(figsize=(9, 5.4 if missing else 5))
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
-    for label, rows in curves:
-        losses = [row["loss"] for row in rows]
+    for r in drawn:
+        curve = curves[r["model_id"]]
+        losses = curve["loss"]
         smooth = [statistics.mean(losses[max(0, i - 24): i + 1]) for i in range(len(losses))]
-        ax.plot([row["step"] for row in rows], smooth, lw=1.5, label=label)
+        ax.plot(curve["step"], smooth, lw=1.5, label=f"{r['info']['config']} ({r['info']['num_layers']} layers)")
     ax.set_xlabel("step")
     ax.set_ylabel("contrastive loss (moving average of 25 steps)")
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120, format="png")
+    if missing:
+        fig.text(0.01, 0.01, "no curve kept for: " + ", ".join(missing)
+                 + " (trained before the curves were committed; see docs/replication.md)", fontsize=8)
+    fig.tight_layout(rect=(0, 0.04 if missing else 0, 1, 1))
+    with atomic_output(path, overwrite=True) as tmp:
+        fig.savefig(tmp, dpi=120, format="png")
 
 
 def report(model: str, results: list[dict], speed: dict | None, sel: dict, args, cache: Path) -> list[Path]:
@@ -578,9 +603,11 @@ def report(model: str, results: list[dict], speed: dict | None, sel: dict, args,
     pareto_plot(rows, png, f"{model}: average score vs size and speed ({args.steps} steps)")
     written = [stem.with_suffix(".json"), md, png]
     if args.budget != "40":
+        kept = stem.with_name(stem.name + "_loss_curves.json")
+        curves = keep_loss_curves(results, cache, kept)
         loss = stem.with_name(stem.name + "_loss.png")
-        loss_plot(results, cache, loss, f"{model}: training loss, {args.steps} steps x {args.batch_size}, seed {SEEDS[0]}")
-        written.append(loss)
+        loss_plot(results, curves, loss, f"{model}: training loss, {args.steps} steps x {args.batch_size}, seed {SEEDS[0]}")
+        written += [kept, loss]
     log.info("wrote %s", md)
     return written
 

@@ -1,0 +1,83 @@
+"""The replication's loss curves outlive the cache: kept curves are merged with fresh logs, and a trained row
+with no curve is named on the figure instead of vanishing from it."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).parent.parent / "benchmarks"
+
+
+@pytest.fixture(scope="module")
+def replicate():
+    sys.path.insert(0, str(BENCHMARKS))  # replicate.py imports its sibling _texts
+    try:
+        spec = importlib.util.spec_from_file_location("replicate", BENCHMARKS / "replicate.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+        sys.modules.pop("replicate", None)
+
+
+def run(config, trained=True, seed=42, layers=30):
+    model_id = f"{config}-s{seed}" if trained else config
+    return {"model_id": model_id, "info": {"config": config, "trained": trained, "seed": seed, "num_layers": layers}}
+
+
+def write_log(cache: Path, model_id: str, losses: list[float]) -> None:
+    folder = cache / "models" / model_id
+    folder.mkdir(parents=True)
+    (folder / "train_log.jsonl").write_text(
+        "".join(json.dumps({"step": i + 1, "loss": loss, "lr": 1e-4}) + "\n" for i, loss in enumerate(losses)))
+
+
+def test_kept_curves_are_merged_with_fresh_logs(replicate, tmp_path):
+    kept = tmp_path / "curves.json"
+    kept.write_text(json.dumps({"curves": {"full-s42": {"step": [1, 2], "loss": [2.0, 1.0]}}}))
+    write_log(tmp_path / "cache", "l3prune-small-s42", [3.0, 2.123456, 1.5])
+    write_log(tmp_path / "cache", "full-s7", [9.0])  # only seed 42 is plotted, so only it is kept
+    results = [run("full-untrained", trained=False), run("full"), run("l3prune-small", layers=7), run("full", seed=7)]
+
+    curves = replicate.keep_loss_curves(results, tmp_path / "cache", kept)
+
+    assert set(curves) == {"full-s42", "l3prune-small-s42"}
+    assert curves["full-s42"] == {"step": [1, 2], "loss": [2.0, 1.0]}  # the committed curve survives
+    assert curves["l3prune-small-s42"] == {"step": [1, 2, 3], "loss": [3.0, 2.1235, 1.5]}
+    assert json.loads(kept.read_text())["curves"] == curves
+
+
+def test_a_fresh_log_replaces_its_kept_curve(replicate, tmp_path):
+    kept = tmp_path / "curves.json"
+    kept.write_text(json.dumps({"curves": {"full-s42": {"step": [1], "loss": [5.0]}}}))
+    write_log(tmp_path / "cache", "full-s42", [1.0, 0.5])
+    curves = replicate.keep_loss_curves([run("full")], tmp_path / "cache", kept)
+    assert curves["full-s42"]["loss"] == [1.0, 0.5]
+
+
+def test_a_row_without_a_curve_is_named_on_the_figure(replicate, tmp_path, monkeypatch):
+    texts = []
+    from matplotlib.figure import Figure
+
+    original = Figure.text
+    monkeypatch.setattr(Figure, "text", lambda self, x, y, s, *a, **k: texts.append(s) or original(self, x, y, s, *a, **k))
+    results = [run("full"), run("l3prune-small", layers=7), run("last-drop80", layers=6)]
+    curves = {"full-s42": {"step": [1, 2, 3], "loss": [2.0, 1.5, 1.0]}}
+
+    replicate.loss_plot(results, curves, tmp_path / "loss.png", "test")
+
+    assert (tmp_path / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert texts == ["no curve kept for: l3prune-small, last-drop80 (trained before the curves were committed; "
+                     "see docs/replication.md)"]
+
+
+def test_no_curve_at_all_writes_no_figure(replicate, tmp_path):
+    replicate.loss_plot([run("full")], {}, tmp_path / "loss.png", "test")
+    assert not (tmp_path / "loss.png").exists()
