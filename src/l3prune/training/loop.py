@@ -1,6 +1,6 @@
 """One training step of the paper's recipe, and the state a checkpoint must hold to repeat the next one.
 
-A step embeds this rank's queries, positives and hard negatives in one forward pass (each text with its
+A step embeds this rank's queries, positives and hard negatives in a few length-sorted forward passes (each text with its
 own instruction, which is attended to but not pooled), scores them with the InfoNCE loss against the
 candidates gathered from all ranks, and takes one AdamW step. Under DDP, the averaged gradients are
 those of the single-process loss over the global batch (see ``l3prune.losses``).
@@ -28,6 +28,7 @@ from l3prune.training.adapters import load_trainable_state, prepare_trainable, t
 from l3prune.training.checkpoint import rng_state, set_rng_state
 from l3prune.training.config import TrainConfig
 from l3prune.training.distributed import DistEnv
+from l3prune.training.length_chunks import TRAIN_CHUNKS, length_sorted_chunks
 
 logger = logging.getLogger(__name__)
 
@@ -91,16 +92,24 @@ class Trainer:
         self.step = 0  # optimizer steps done
 
     def embed(self, texts: list[tuple[str | None, str]]) -> torch.Tensor:
-        features = self.encoder.tokenize(texts)
-        with self._precision(features["input_ids"].shape[1]):
-            return self.module(features)  # (len(texts), dim)
+        return self._forward(self.encoder.tokenize(texts))
 
     def embed_triplets(self, batch: list[Triplet]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Queries, positives and negatives in one forward pass: one set of larger matmuls instead of
-        three (a text's embedding does not depend on the batch it is in, see ``LLMEncoder.tokenize``)."""
+        """Queries, positives and negatives together, in ``TRAIN_CHUNKS`` length-sorted forward passes: a few
+        larger matmuls instead of one per kind of text, with far less padding than one pass (a text's embedding
+        does not depend on the batch it is in, see ``LLMEncoder.model_inputs``; ``length_chunks`` has the figures)."""
         queries, positives, negatives = triplet_texts(batch)
-        q, p, n = self.embed(queries + positives + negatives).split(len(batch))
+        features = self.encoder.tokenize(queries + positives + negatives)
+        parts = length_sorted_chunks(features, TRAIN_CHUNKS, self.encoder.settings.padding_side)
+        embedded = torch.cat([self._forward(chunk) for _, chunk in parts])
+        order = torch.cat([rows for rows, _ in parts]).to(embedded.device)
+        embeddings = torch.empty_like(embedded).index_copy(0, order, embedded)  # back in the batch's order
+        q, p, n = embeddings.split(len(batch))
         return q, p, n  # (b, dim) each
+
+    def _forward(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
+        with self._precision(features["input_ids"].shape[1]):
+            return self.module(features)  # (len(texts), dim)
 
     def _precision(self, width: int) -> contextlib.ExitStack:
         """How a forward pass computes on bf16 base weights (fp32 weights: nothing changes).
