@@ -18,8 +18,11 @@ dropped (seed 42), then seeds 7 and 1234 for full, large and small (full only on
 criteria at 50% depth, 1-4 layers trained ("Why Lift so Heavy?"), full-parameter retraining of small and
 80%-dropped (Shortened LLaMA), and the poolings mean, last_token and weighted_mean_from_instruction at large
 and small (what a stock-loadable export costs). Tier 2 also runs the seed-42 tier-1 rows it compares with.
-``--only`` and ``--seeds`` run just some configurations; finished ones stay in the report. With ``--commit``, the results files are committed (only those
-paths) after every finished configuration, so a stop loses at most the row in progress.
+``--only`` and ``--seeds`` run just some configurations; finished ones stay in the report. With
+``--finish-by HH:MM``, a training row starts only if it is estimated to finish (with its evaluation) by then:
+a session's machine keeps no cache, so a row cut off at the end is lost (``_row_time.py``). With ``--commit``,
+the results files are committed (only those paths) after every finished configuration, so a stop loses at
+most the row in progress.
 
 The paper budget also evaluates the trained full, large and small rows (seed 42) on the full suite (every
 text of the ten tasks), right after their quick suite; those results are cached apart and reported in their
@@ -48,6 +51,7 @@ depths, on the same mixed texts (STS-B sentences and MS MARCO passages).
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import logging
 import os
@@ -59,6 +63,7 @@ from pathlib import Path
 
 import torch
 
+from _row_time import done_steps, parse_finish_by, row_minutes, seconds_per_layer_step
 from _texts import mixed_texts
 
 from l3prune.data import load_triplets
@@ -315,6 +320,21 @@ def run_full_suite(cfg: Config, args, cache: Path) -> dict | None:
     _atomic_json(path, result)
     log.info("%s, full suite: average %.2f (%.0f s)", key, result["average_main_score"], result["config_seconds"])
     return result
+
+
+def fits(cfg: Config, args, cache: Path) -> bool:
+    """Whether a training row is estimated to finish before ``--finish-by``; says why when it is not started."""
+    rate, source = seconds_per_layer_step(args.model, cache / "runs")
+    key = score_key(cfg.name, cfg.seed, cfg.trained)
+    need = row_minutes(layers=len(cfg.layers), steps=args.steps, done_steps=done_steps(cache / "runs" / key),
+                       seconds_per_layer=rate, full_suite=wants_full_suite(cfg, args))
+    left = (args.finish_by - datetime.datetime.now()).total_seconds() / 60
+    if need > left:
+        log.warning("%s is not started: it needs about %.0f min (%.2f s per step and layer, from %s) and %.0f min "
+                    "are left before %s", key, need, rate, source, left, args.finish_by.strftime("%H:%M"))
+        return False
+    log.info("%s: about %.0f min (%.2f s per step and layer, from %s); %.0f min left", key, need, rate, source, left)
+    return True
 
 
 def train_command(cfg: Config, model: str, args, out: Path) -> str:
@@ -701,9 +721,16 @@ def main() -> None:
                         help="skip the throughput measurement (for a second process running other configurations)")
     parser.add_argument("--restore", action="store_true",
                         help="seed the cache from the committed results JSON, then continue")
+    parser.add_argument("--finish-by", metavar="TIME",
+                        help="HH:MM or an ISO date-time: start a training row only if it is estimated to finish, "
+                             "evaluation included, before then (a machine that goes away takes its cache with it)")
     parser.add_argument("--commit", action="store_true",
                         help="git-commit the results files (only them) after every finished configuration")
     args = parser.parse_args()
+    try:
+        args.finish_by = parse_finish_by(args.finish_by) if args.finish_by else None
+    except ValueError as exc:
+        parser.error(str(exc))
     for key, value in BUDGETS[args.budget].items():
         if key != "scan" and getattr(args, key) is None:
             setattr(args, key, value)
@@ -746,6 +773,8 @@ def main() -> None:
         if args.report_only and not score_file.is_file():
             continue
         fresh = not score_file.is_file()
+        if fresh and cfg.trained and args.finish_by and not args.report_only and not fits(cfg, args, cache):
+            continue
         result = run_config(cfg, args.model, args, tasks, cache)
         done_layers[key] = result
         results.append(result)

@@ -1,10 +1,13 @@
-"""The replication's loss curves outlive the cache: kept curves are merged with fresh logs, and a trained row
-with no curve is named on the figure instead of vanishing from it."""
+"""benchmarks/replicate.py's bookkeeping: the loss curves outlive the cache (kept curves are merged with fresh
+logs, and a trained row with no curve is named on the figure), and a row starts only if it can finish in time."""
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib.util
 import json
+import logging
+import types
 import sys
 from pathlib import Path
 
@@ -81,3 +84,17 @@ def test_a_row_without_a_curve_is_named_on_the_figure(replicate, tmp_path, monke
 def test_no_curve_at_all_writes_no_figure(replicate, tmp_path):
     replicate.loss_plot([run("full")], {}, tmp_path / "loss.png", "test")
     assert not (tmp_path / "loss.png").exists()
+
+
+def test_a_row_that_cannot_finish_in_time_is_not_started(replicate, tmp_path, caplog):
+    cache = tmp_path / "cache"
+    (cache / "runs").mkdir(parents=True)
+    args = types.SimpleNamespace(model="gemma3-270m", steps=1000, budget="paper")
+    full = replicate.Config("full", "full", list(range(18)), True)
+    small = replicate.Config("last-drop80", "last", list(range(3)), True)
+    args.finish_by = dt.datetime.now() + dt.timedelta(minutes=60)
+    with caplog.at_level(logging.INFO, logger="replicate"):
+        assert not replicate.fits(full, args, cache)  # 18 layers x 1000 steps at the table's 0.53 s: hours
+        assert replicate.fits(small, args, cache)
+    assert "full-s42 is not started: it needs about" in caplog.text
+    assert "from the table measured without AMX" in caplog.text

@@ -1,0 +1,80 @@
+"""Will a training row finish before the session ends? An estimate, so a queue starts only rows that fit.
+
+A session's machine keeps no cache: a row cut off by the session's end is lost, checkpoints included, and
+its hours are wasted. Step time is about proportional to the kept layers, and machines differ (with AMX a
+bf16 step is about 1.6x faster than without), so the rate comes from this machine's own training logs
+when it has any, and from a table measured without AMX (the slower case) otherwise.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+#: Seconds per training step per kept layer at the paper budget (bf16, batch 16 triplets, max length 128,
+#: 2 cores without AMX): SmolLM2 6.3 s at 21 layers, Gemma-3 9.5 s at 18 (2026-12-01).
+DEFAULT_SECONDS_PER_LAYER = {"smollm2-135m": 0.30, "gemma3-270m": 0.53}
+FALLBACK_SECONDS_PER_LAYER = 0.6
+#: Minutes to evaluate a trained row, (fixed, per kept layer), rounded up from what was measured: the quick
+#: suite took 2.1 min at 8 layers and 4.0 at 17 (Gemma-3), the full suite 2.4 min at 7 layers (SmolLM2).
+EVAL_MINUTES = {"quick": (1.0, 0.2), "full": (1.0, 0.3)}
+SAFETY = 1.15  # step times swing 2x with each batch's texts; means over a row are steadier, but not exact
+MIN_LOGGED_STEPS = 50  # fewer steps than this on this machine: trust the table instead
+
+
+def _log_rows(path: Path) -> list[dict]:
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def seconds_per_layer_step(model: str, runs: Path) -> tuple[float, str]:
+    """(seconds per step per kept layer, where that figure comes from) for ``model`` on this machine.
+
+    ``runs`` holds one folder per training run (``run.json`` with the kept layers, ``train_log.jsonl``).
+    Layer-steps are pooled over every run, so long, deep runs weigh most: they are what the estimate is for.
+    """
+    seconds, layer_steps, steps = 0.0, 0, 0
+    for record in sorted(runs.glob("*/run.json")):
+        layers = len(json.loads(record.read_text()).get("kept") or [])
+        logged = [row["seconds"] for row in _log_rows(record.parent / "train_log.jsonl")[1:]]  # step 1 warms up
+        if layers and logged:
+            seconds += sum(logged)
+            layer_steps += layers * len(logged)
+            steps += len(logged)
+    if steps >= MIN_LOGGED_STEPS:
+        return seconds / layer_steps, f"this machine's own logs ({steps} steps)"
+    return DEFAULT_SECONDS_PER_LAYER.get(model, FALLBACK_SECONDS_PER_LAYER), "the table measured without AMX"
+
+
+def row_minutes(*, layers: int, steps: int, done_steps: int, seconds_per_layer: float, full_suite: bool) -> float:
+    """Minutes a row still needs: its remaining steps, with a safety margin, then its evaluation."""
+    train = max(0, steps - done_steps) * layers * seconds_per_layer * SAFETY / 60
+    suites = ["quick", "full"] if full_suite else ["quick"]
+    return train + sum(EVAL_MINUTES[s][0] + EVAL_MINUTES[s][1] * layers for s in suites)
+
+
+def done_steps(run_dir: Path) -> int:
+    """Steps a stopped run has logged (it resumes from its last checkpoint, at most ``save_every`` earlier)."""
+    rows = _log_rows(run_dir / "train_log.jsonl")
+    return int(rows[-1]["step"]) if rows else 0
+
+
+def parse_finish_by(text: str, now: dt.datetime | None = None) -> dt.datetime:
+    """``HH:MM`` (today, local time) or an ISO date-time; it must lie in the future."""
+    now = now or dt.datetime.now()
+    try:
+        if len(text) <= 5 and ":" in text:
+            hours, minutes = (int(part) for part in text.split(":"))
+            when = now.replace(hour=hours, minute=minutes, second=0, microsecond=0)
+        else:
+            when = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"--finish-by {text!r} is not a time: give HH:MM (today) or an ISO date-time such as "
+                         "2026-12-01T12:20") from None
+    if when.tzinfo is not None:
+        when = when.astimezone().replace(tzinfo=None)
+    if when <= now:
+        raise ValueError(f"--finish-by {text} is already past (now {now:%Y-%m-%d %H:%M}); give a later time")
+    return when
