@@ -640,11 +640,14 @@ def commit(paths: list[Path], message: str) -> None:
     files = [str(p.relative_to(repo)) for p in paths if p.exists()]
     try:
         subprocess.run(["git", "-C", str(repo), "add", "--", *files], check=True, capture_output=True)
+        if subprocess.run(["git", "-C", str(repo), "diff", "--cached", "--quiet", "--", *files]).returncode == 0:
+            log.info("results unchanged since the last commit; nothing to commit")
+            return
         subprocess.run(["git", "-C", str(repo), "commit", "-m", message, "--", *files], check=True,
                        capture_output=True)
     except subprocess.CalledProcessError as exc:
-        log.warning("could not commit the results (%s); they are written, commit them by hand",
-                    exc.stderr.decode(errors="replace").strip()[:200])
+        why = (exc.stderr or exc.stdout or b"").decode(errors="replace").strip()[:200]
+        log.warning("could not commit the results (%s); they are written, commit them by hand", why)
 
 
 def cache_dir(args) -> Path:
