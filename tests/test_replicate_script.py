@@ -98,3 +98,27 @@ def test_a_row_that_cannot_finish_in_time_is_not_started(replicate, tmp_path, ca
         assert replicate.fits(small, args, cache)
     assert "full-s42 is not started: it needs about" in caplog.text
     assert "from the table measured without AMX" in caplog.text
+
+
+def test_commit_commits_only_changed_results_and_is_quiet_when_nothing_changed(replicate, tmp_path, monkeypatch,
+                                                                                caplog):
+    import subprocess
+
+    def git(*args):
+        return subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True, text=True).stdout
+
+    git("init", "-q")
+    git("config", "user.email", "t@example.com")
+    git("config", "user.name", "t")
+    results = tmp_path / "benchmarks" / "results"
+    results.mkdir(parents=True)
+    monkeypatch.setattr(replicate, "RESULTS", results)
+    row = results / "row.json"
+    row.write_text("{}")
+    (tmp_path / "other.txt").write_text("not a result")
+    with caplog.at_level(logging.INFO, logger="replicate"):
+        replicate.commit([row], "first row")
+        replicate.commit([row], "the same row again")
+    assert git("log", "--format=%s").split("\n")[:-1] == ["first row"]
+    assert "other.txt" in git("status", "--short")  # only the named results are committed
+    assert "nothing to commit" in caplog.text and "could not commit" not in caplog.text
