@@ -751,8 +751,11 @@ def main() -> None:
     args.total_layers = sel["layers"]
     args.truncation = truncation(args.model, args.train_max_length)
     configs = configurations(sel) if args.budget == "40" else paper_configurations(sel, args.tier, args.model)
+    report_only_if_done = set()  # rows this run does not train, reported when an earlier run finished them
     if args.budget != "40" and args.tier == "2":  # the tier-1 rows are the reference of every comparison
-        configs = [c for c in paper_configurations(sel, "1", args.model) if c.seed == SEEDS[0]] + configs
+        tier1 = paper_configurations(sel, "1", args.model)
+        report_only_if_done = {(c.name, c.seed) for c in tier1 if c.trained and c.seed != SEEDS[0]}
+        configs = tier1 + configs  # the other seeds too: this report rewrites the file that holds their rows
     tasks = None if args.report_only else quick_suite(CACHE / args.model / "quick-suite")
     results, done_layers = [], {}
     for cfg in configs:
@@ -760,7 +763,7 @@ def main() -> None:
             if (cache / "scores" / f"{score_key(cfg.name, cfg.seed, cfg.trained)}.json").is_file():
                 results.append(run_config(cfg, args.model, args, tasks, cache))  # finished earlier: report it
             continue
-        if args.seeds and cfg.trained and cfg.seed not in args.seeds:
+        if (args.seeds and cfg.trained and cfg.seed not in args.seeds) or (cfg.name, cfg.seed) in report_only_if_done:
             if (cache / "scores" / f"{score_key(cfg.name, cfg.seed, cfg.trained)}.json").is_file():
                 results.append(run_config(cfg, args.model, args, tasks, cache))  # finished earlier: report it
             continue
