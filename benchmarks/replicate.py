@@ -730,6 +730,7 @@ def main() -> None:
     parser.add_argument("--commit", action="store_true",
                         help="git-commit the results files (only them) after every finished configuration")
     args = parser.parse_args()
+    os.chdir(ROOT.parent)  # result files record data paths relative to the working folder: the results' checkout
     try:
         args.finish_by = parse_finish_by(args.finish_by) if args.finish_by else None
     except ValueError as exc:
