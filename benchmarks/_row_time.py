@@ -12,6 +12,8 @@ import datetime as dt
 import json
 from pathlib import Path
 
+from l3prune.training.history import LossLog
+
 #: Seconds per training step per kept layer at the paper budget (bf16, batch 16 triplets, max length 128,
 #: 2 cores without AMX): SmolLM2 6.3 s at 21 layers, Gemma-3 9.5 s at 18 (2026-12-01).
 DEFAULT_SECONDS_PER_LAYER = {"smollm2-135m": 0.30, "gemma3-270m": 0.53}
@@ -23,12 +25,6 @@ SAFETY = 1.15  # step times swing 2x with each batch's texts; means over a row a
 MIN_LOGGED_STEPS = 50  # fewer steps than this on this machine: trust the table instead
 
 
-def _log_rows(path: Path) -> list[dict]:
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
 def seconds_per_layer_step(model: str, runs: Path) -> tuple[float, str]:
     """(seconds per step per kept layer, where that figure comes from) for ``model`` on this machine.
 
@@ -38,7 +34,7 @@ def seconds_per_layer_step(model: str, runs: Path) -> tuple[float, str]:
     seconds, layer_steps, steps = 0.0, 0, 0
     for record in sorted(runs.glob("*/run.json")):
         layers = len(json.loads(record.read_text()).get("kept") or [])
-        logged = [row["seconds"] for row in _log_rows(record.parent / "train_log.jsonl")[1:]]  # step 1 warms up
+        logged = [row["seconds"] for row in LossLog(record.parent).read()[1:]]  # step 1 warms up
         if layers and logged:
             seconds += sum(logged)
             layer_steps += layers * len(logged)
@@ -57,7 +53,7 @@ def row_minutes(*, layers: int, steps: int, done_steps: int, seconds_per_layer: 
 
 def done_steps(run_dir: Path) -> int:
     """Steps a stopped run has logged (it resumes from its last checkpoint, at most ``save_every`` earlier)."""
-    rows = _log_rows(run_dir / "train_log.jsonl")
+    rows = LossLog(run_dir).read()
     return int(rows[-1]["step"]) if rows else 0
 
 

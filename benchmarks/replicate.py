@@ -76,6 +76,7 @@ from l3prune.layers import PruneSpec, target_num_layers
 from l3prune.pruning.criteria import CRITERIA, get_criterion
 from l3prune.safe_write import atomic_output
 from l3prune.training.config import build_config
+from l3prune.training.history import LossLog
 from l3prune.training.run import train_to_folder
 
 # A long run executes from a frozen copy of the code (a git worktree) but writes into the main checkout:
@@ -538,10 +539,10 @@ def keep_loss_curves(results: list[dict], cache: Path, path: Path) -> dict[str, 
     """
     curves = json.loads(path.read_text())["curves"] if path.is_file() else {}
     for r in results:
-        info = r["info"]
-        log_file = cache / "models" / r["model_id"] / "train_log.jsonl"
-        if info["trained"] and info["seed"] == SEEDS[0] and log_file.is_file():
-            rows = [json.loads(line) for line in log_file.read_text().splitlines() if line.strip()]
+        if not (r["info"]["trained"] and r["info"]["seed"] == SEEDS[0]):
+            continue
+        rows = LossLog(cache / "models" / r["model_id"]).read()
+        if rows:
             curves[r["model_id"]] = {"step": [row["step"] for row in rows],
                                      "loss": [round(row["loss"], 4) for row in rows]}
     with atomic_output(path, overwrite=True) as tmp:  # one line: 1000 numbers per row would be 1000 lines
