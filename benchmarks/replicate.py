@@ -350,12 +350,18 @@ def train_command(cfg: Config, model: str, args, out: Path) -> str:
 
 
 def measure_throughput(model: str, depths: list[int], args, cache: Path) -> dict:
-    """Sentences/s at each depth on the same texts, round-robin in one process (only ratios are comparable)."""
+    """Sentences/s at each depth on the same texts, round-robin in one process (only ratios are comparable).
+
+    A saved measurement that covers every asked depth is reused (tier 1 after tier 2 asks for fewer); otherwise
+    the saved depths are measured again with the new ones, so one file's figures always come from one run.
+    """
     path = cache / "throughput.json"
     if path.is_file():
         saved = json.loads(path.read_text())
-        if sorted(int(k) for k in saved["texts_per_s"] if k != "minilm") == sorted(depths):
+        have = {int(k) for k in saved["texts_per_s"] if k != "minilm"}
+        if set(depths) <= have:
             return saved
+        depths = sorted(have | set(depths), reverse=True)
     texts = mixed_texts(args.speed_texts)
     ref = resolve(model).location
     encoders = {k: LLMEncoder.from_pretrained(ref, num_layers=k, max_length=args.eval_max_length, dtype=args.dtype,
@@ -752,21 +758,25 @@ def main() -> None:
                f"scan {args.model} with the paper's sample ({PAPER_SCAN}): small = {sel['small']}, large = {sel['large']}")
     args.total_layers = sel["layers"]
     args.truncation = truncation(args.model, args.train_max_length)
-    configs = configurations(sel) if args.budget == "40" else paper_configurations(sel, args.tier, args.model)
-    report_only_if_done = set()  # rows this run does not train, reported when an earlier run finished them
-    if args.budget != "40" and args.tier == "2":  # the tier-1 rows are the reference of every comparison
-        tier1 = paper_configurations(sel, "1", args.model)
-        report_only_if_done = {(c.name, c.seed) for c in tier1 if c.trained and c.seed != SEEDS[0]}
-        configs = tier1 + configs  # the other seeds too: this report rewrites the file that holds their rows
+    if args.budget == "40":
+        configs = selected = configurations(sel)
+    else:
+        # This run works on its tier (tier 2 also on the seed-42 tier-1 rows, the reference of its comparisons),
+        # but its report rewrites the one file that holds every row of the budget, so it reports every finished
+        # row of both tiers: a row finished by another run is never dropped from the committed results.
+        tier1, tier2 = (paper_configurations(sel, tier, args.model) for tier in ("1", "2"))
+        selected = tier1 if args.tier == "1" else [c for c in tier1 if c.seed == SEEDS[0]] + tier2
+        configs = tier1 + tier2
+    this_run = {(c.name, c.seed) for c in selected}
     tasks = None if args.report_only else quick_suite(CACHE / args.model / "quick-suite")
     results, done_layers = [], {}
     for cfg in configs:
-        if args.only and cfg.name not in args.only:
-            if (cache / "scores" / f"{score_key(cfg.name, cfg.seed, cfg.trained)}.json").is_file():
-                results.append(run_config(cfg, args.model, args, tasks, cache))  # finished earlier: report it
-            continue
-        if (args.seeds and cfg.trained and cfg.seed not in args.seeds) or (cfg.name, cfg.seed) in report_only_if_done:
-            if (cache / "scores" / f"{score_key(cfg.name, cfg.seed, cfg.trained)}.json").is_file():
+        score_file = cache / "scores" / f"{score_key(cfg.name, cfg.seed, cfg.trained)}.json"
+        not_this_run = ((args.only and cfg.name not in args.only)
+                        or (args.seeds and cfg.trained and cfg.seed not in args.seeds)
+                        or (cfg.name, cfg.seed) not in this_run)
+        if not_this_run:
+            if score_file.is_file():
                 results.append(run_config(cfg, args.model, args, tasks, cache))  # finished earlier: report it
             continue
         key = (tuple(cfg.layers or ()), cfg.trained, cfg.seed, cfg.family == "minilm", json.dumps(cfg.extra, sort_keys=True))
@@ -777,7 +787,6 @@ def main() -> None:
             clone["info"].update(config=cfg.name, family=cfg.family, note=f"same layers as {same['info']['config']}")
             results.append(clone)
             continue
-        score_file = cache / "scores" / f"{score_key(cfg.name, cfg.seed, cfg.trained)}.json"
         if args.report_only and not score_file.is_file():
             continue
         fresh = not score_file.is_file()
@@ -798,7 +807,7 @@ def main() -> None:
                     commit(written, f"replicate {args.model}, {args.steps} steps: {result['model_id']} on the full suite")
     speed = None
     if (not args.report_only and not args.no_throughput) or (cache / "throughput.json").is_file():
-        depths = sorted({len(c.layers) for c in configs if c.layers}, reverse=True)
+        depths = sorted({len(c.layers) for c in selected if c.layers}, reverse=True)
         speed = measure_throughput(args.model, depths, args, cache)
     written = report(args.model, results, speed, sel, args, cache)
     if args.commit and written and not args.report_only:
