@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 import types
 from pathlib import Path
 
 import torch
+
+from _interleaved import interleaved_step_seconds
 
 from l3prune.data import load_triplets
 from l3prune.encoder import LLMEncoder
@@ -65,14 +66,7 @@ def main() -> None:
         if name == "one padded pass":
             trainer.embed_triplets = types.MethodType(one_padded_pass, trainer)
         trainers.append(trainer)
-    seconds: list[list[float]] = [[] for _ in variants]
-    for round_ in range(args.warmup + args.steps):
-        for i, trainer in enumerate(trainers):
-            start = time.perf_counter()
-            trainer.train_step()
-            if round_ >= args.warmup:
-                seconds[i].append(round(time.perf_counter() - start, 3))
-        print(f"round {round_}: " + ", ".join(f"{s[-1]:.2f}" for s in seconds if s), flush=True)
+    seconds = interleaved_step_seconds(trainers, args.warmup, args.steps)
     counted = [tokens(trainers[0], step) for step in range(args.warmup, args.warmup + args.steps)]
     padded, chunked, real = (sum(c[k] for c in counted) for k in range(3))
     medians = [statistics.median(s) for s in seconds]

@@ -20,12 +20,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import statistics
-import time
 import types
 from pathlib import Path
 
 import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
+
+from _interleaved import interleaved_step_seconds
 
 from l3prune.data import load_triplets
 from l3prune.encoder import LLMEncoder
@@ -97,14 +98,7 @@ def main() -> None:
     rows = []
     for number, variants in enumerate(groups, 1):
         trainers = [build(args, dtype, off) for dtype, _, off in variants]
-        seconds: list[list[float]] = [[] for _ in variants]
-        for round_ in range(args.warmup + args.steps):  # interleaved: each variant takes step k before any takes k+1
-            for i, trainer in enumerate(trainers):
-                start = time.perf_counter()
-                trainer.train_step()
-                if round_ >= args.warmup:
-                    seconds[i].append(round(time.perf_counter() - start, 3))
-            print(f"group {number} round {round_}: " + ", ".join(f"{s[-1]:.2f}" for s in seconds if s), flush=True)
+        seconds = interleaved_step_seconds(trainers, args.warmup, args.steps, label=f"group {number} ")
         reference = statistics.median(seconds[0])
         for (dtype, name, off), secs in zip(variants, seconds):
             rows.append({"group": number, "dtype": dtype, "variant": name, "off": sorted(off), "seconds": secs,
