@@ -1,8 +1,8 @@
 """One training step of the paper's recipe, and the state a checkpoint must hold to repeat the next one.
 
-A step embeds this rank's queries, positives and hard negatives in a few length-sorted forward passes (each text with its
-own instruction, which is attended to but not pooled), scores them with the InfoNCE loss against the
-candidates gathered from all ranks, and takes one AdamW step. Under DDP, the averaged gradients are
+A step embeds this rank's queries, positives and hard negatives in a few length-sorted forward passes
+(each text with its own instruction, which is attended to but not pooled), scores them with the InfoNCE
+loss against the candidates gathered from all ranks, and takes one AdamW step. Under DDP, the averaged gradients are
 those of the single-process loss over the global batch (see ``l3prune.losses``).
 """
 
