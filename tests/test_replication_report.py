@@ -68,3 +68,16 @@ def test_few_layers_claim_compares_classification_not_the_average(report):
     rows["rows"][4]["scores"]["Banking77Classification"] = 81.0
     assert report.claims({"smollm2-135m": rows, "gemma3-270m": None})[5].cells["smollm2-135m"].verdict == "held"
     assert report.claims({"smollm2-135m": rows, "gemma3-270m": None})[5].cells["gemma3-270m"].verdict == "not run"
+
+
+def test_the_readme_section_is_replaced_between_its_markers_only(report):
+    readme = f"# title\n\nintro\n{report.README_START}\nold table\n{report.README_END}\n\nprose after\n"
+    once = report.with_report(readme, "new table\n")
+    assert once == f"# title\n\nintro\n{report.README_START}\nnew table\n{report.README_END}\n\nprose after\n"
+    assert report.with_report(once, "new table\n") == once  # rerunning the report changes nothing
+
+
+def test_a_readme_without_both_markers_is_left_alone(report):
+    assert report.with_report("# title\n", "table") is None
+    assert report.with_report(f"{report.README_END}\n{report.README_START}\n", "table") is None
+    assert report.with_report(f"{report.README_START}\n{report.README_START}\n{report.README_END}", "t") is None
