@@ -81,3 +81,12 @@ def test_a_readme_without_both_markers_is_left_alone(report):
     assert report.with_report("# title\n", "table") is None
     assert report.with_report(f"{report.README_END}\n{report.README_START}\n", "table") is None
     assert report.with_report(f"{report.README_START}\n{report.README_START}\n{report.README_END}", "t") is None
+
+
+def test_the_budget_table_keeps_every_row_of_both_budgets(report):
+    short = payload(row("full", 30, 59.4), row("last-drop25", 22, 61.0))
+    paper = payload(row("full", 30, 77.1), row("first-1", 1, 58.1))
+    lines = report.budget_table(short, paper)[2:]
+    assert [line.split(" | ")[0] for line in lines] == ["| full", "| last-drop25", "| first-1"]
+    assert lines[0].endswith("| 59.40 | 77.10 | +17.70 |")
+    assert lines[1].endswith("| 61.00 | — |  |") and lines[2].endswith("| — | 58.10 |  |")
