@@ -281,7 +281,8 @@ README_END = "<!-- replication report: end -->"
 
 def with_report(readme: str, block: str) -> str | None:
     """``readme`` with the text between its two report markers replaced by ``block``; None without the markers."""
-    if readme.count(README_START) != 1 or readme.count(README_END) != 1 or readme.index(README_START) > readme.index(README_END):
+    once = readme.count(README_START) == 1 and readme.count(README_END) == 1
+    if not once or readme.index(README_START) > readme.index(README_END):
         return None
     head, rest = readme.split(README_START)
     return head + README_START + "\n" + block.strip("\n") + "\n" + README_END + rest.split(README_END, 1)[1]
