@@ -15,7 +15,7 @@ from pathlib import Path
 from l3prune.training.history import LossLog
 
 #: Seconds per training step per kept layer at the paper budget (bf16, batch 16 triplets, max length 128,
-#: 2 cores without AMX): SmolLM2 6.3 s at 21 layers, Gemma-3 10.4 s at 18 (the mean of a whole session's
+#: 2 cores without AMX): SmolLM2 6.3 s at 21 layers, Gemma-3 10.5 s at 18 (the mean of a whole session's
 #: run in length-sorted chunks, 2026-12-01).
 DEFAULT_SECONDS_PER_LAYER = {"smollm2-135m": 0.30, "gemma3-270m": 0.58}
 FALLBACK_SECONDS_PER_LAYER = 0.6
