@@ -19,9 +19,15 @@ from l3prune.training.history import LossLog
 #: run in length-sorted chunks, 2026-12-01).
 DEFAULT_SECONDS_PER_LAYER = {"smollm2-135m": 0.30, "gemma3-270m": 0.58}
 FALLBACK_SECONDS_PER_LAYER = 0.6
-#: Minutes to evaluate a trained row, (fixed, per kept layer), rounded up from what was measured: the quick
-#: suite took 2.1 min at 8 layers and 4.0 at 17 (Gemma-3), the full suite 2.4 min at 7 layers (SmolLM2).
-EVAL_MINUTES = {"quick": (1.0, 0.2), "full": (1.0, 0.3)}
+#: Minutes to evaluate a trained row, (fixed, per kept layer), per model, rounded up from what was measured
+#: without AMX: Gemma-3's quick suite took 2.1 min at 8 layers and 4.0 at 17, its full suite 41.6 min at 18
+#: (msmarco_5k's 5,043 passages alone 14). SmolLM2's full suite took 2.4 min at 7 layers on a machine with AMX;
+#: without AMX it is taken as Gemma-3's per-layer time scaled by the two models' training rates (0.30/0.58).
+EVAL_MINUTES = {
+    "gemma3-270m": {"quick": (1.0, 0.2), "full": (1.0, 2.3)},
+    "smollm2-135m": {"quick": (1.0, 0.2), "full": (1.0, 1.2)},
+}
+FALLBACK_MODEL = "gemma3-270m"  # the slower per layer: an unknown model is not started on an optimistic guess
 SAFETY = 1.15  # step times swing 2x with each batch's texts; means over a row are steadier, but not exact
 MIN_LOGGED_STEPS = 50  # fewer steps than this on this machine: trust the table instead
 
@@ -45,11 +51,13 @@ def seconds_per_layer_step(model: str, runs: Path) -> tuple[float, str]:
     return DEFAULT_SECONDS_PER_LAYER.get(model, FALLBACK_SECONDS_PER_LAYER), "the table measured without AMX"
 
 
-def row_minutes(*, layers: int, steps: int, done_steps: int, seconds_per_layer: float, full_suite: bool) -> float:
+def row_minutes(*, model: str, layers: int, steps: int, done_steps: int, seconds_per_layer: float,
+                full_suite: bool) -> float:
     """Minutes a row still needs: its remaining steps, with a safety margin, then its evaluation."""
     train = max(0, steps - done_steps) * layers * seconds_per_layer * SAFETY / 60
     suites = ["quick", "full"] if full_suite else ["quick"]
-    return train + sum(EVAL_MINUTES[s][0] + EVAL_MINUTES[s][1] * layers for s in suites)
+    evals = EVAL_MINUTES.get(model, EVAL_MINUTES[FALLBACK_MODEL])
+    return train + sum(evals[s][0] + evals[s][1] * layers for s in suites)
 
 
 def done_steps(run_dir: Path) -> int:

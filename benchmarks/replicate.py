@@ -327,8 +327,9 @@ def fits(cfg: Config, args, cache: Path) -> bool:
     """Whether a training row is estimated to finish before ``--finish-by``; says why when it is not started."""
     rate, source = seconds_per_layer_step(args.model, cache / "runs")
     key = score_key(cfg.name, cfg.seed, cfg.trained)
-    need = row_minutes(layers=len(cfg.layers), steps=args.steps, done_steps=done_steps(cache / "runs" / key),
-                       seconds_per_layer=rate, full_suite=wants_full_suite(cfg, args))
+    need = row_minutes(model=args.model, layers=len(cfg.layers), steps=args.steps,
+                       done_steps=done_steps(cache / "runs" / key), seconds_per_layer=rate,
+                       full_suite=wants_full_suite(cfg, args))
     left = (args.finish_by - datetime.datetime.now()).total_seconds() / 60
     if need > left:
         log.warning("%s is not started: it needs about %.0f min (%.2f s per step and layer, from %s) and %.0f min "

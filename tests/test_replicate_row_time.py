@@ -47,11 +47,22 @@ def test_too_few_logged_steps_fall_back_to_the_table(row_time, tmp_path):
 
 
 def test_row_minutes_count_remaining_steps_and_the_evaluations(row_time):
-    fresh = row_time.row_minutes(layers=18, steps=1000, done_steps=0, seconds_per_layer=0.5, full_suite=True)
-    quick, full = (a + b * 18 for a, b in (row_time.EVAL_MINUTES["quick"], row_time.EVAL_MINUTES["full"]))
+    evals = row_time.EVAL_MINUTES["gemma3-270m"]
+    fresh = row_time.row_minutes(model="gemma3-270m", layers=18, steps=1000, done_steps=0, seconds_per_layer=0.5,
+                                 full_suite=True)
+    quick, full = (a + b * 18 for a, b in (evals["quick"], evals["full"]))
     assert fresh == pytest.approx(1000 * 18 * 0.5 * row_time.SAFETY / 60 + quick + full)
-    resumed = row_time.row_minutes(layers=18, steps=1000, done_steps=900, seconds_per_layer=0.5, full_suite=False)
+    resumed = row_time.row_minutes(model="gemma3-270m", layers=18, steps=1000, done_steps=900,
+                                   seconds_per_layer=0.5, full_suite=False)
     assert resumed == pytest.approx(100 * 18 * 0.5 * row_time.SAFETY / 60 + quick)
+
+
+def test_the_full_suite_is_budgeted_as_measured_and_unknown_models_as_the_slowest(row_time):
+    """Gemma-3's full suite took most of an hour at 18 layers without AMX: a row that needs it must say so."""
+    kwargs = dict(layers=18, steps=1000, done_steps=1000, seconds_per_layer=0.5)
+    gemma_full = row_time.row_minutes(model="gemma3-270m", full_suite=True, **kwargs)
+    assert gemma_full - row_time.row_minutes(model="gemma3-270m", full_suite=False, **kwargs) >= 40
+    assert row_time.row_minutes(model="another-model", full_suite=True, **kwargs) == gemma_full
 
 
 def test_done_steps_reads_the_last_logged_step(row_time, tmp_path):
