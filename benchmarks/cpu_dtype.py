@@ -59,7 +59,7 @@ def encode_part(ref: str, depths: list[int], texts: list[str], batch_size: int, 
     rows = []
     for k in depths:
         encoders = {d: LLMEncoder.from_pretrained(ref, num_layers=k, dtype=d, device="cpu") for d in dtypes}
-        lengths = [len(ids) for ids in encoders[dtypes[0]]._text_ids(texts)]
+        lengths = encoders[dtypes[0]].token_lengths(texts)
         for enc in encoders.values():
             enc.encode(texts[:64], batch_size=batch_size)  # warm-up: kernels for these shapes
         times: dict[str, list[float]] = {d: [] for d in dtypes}

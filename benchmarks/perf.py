@@ -72,7 +72,7 @@ def throughput(ref: str, ks: list[int], texts: list[str], batch_size: int, repea
             start = time.perf_counter()
             encoders[k].encode(texts, batch_size=batch_size)
             times[k].append(time.perf_counter() - start)
-    tokens = sum(len(ids) for ids in encoders[ks[0]]._text_ids(texts))
+    tokens = sum(encoders[ks[0]].token_lengths(texts))
     return {k: {"seconds": statistics.median(t), "all_seconds": t, "texts_per_s": len(texts) / statistics.median(t),
                 "tokens_per_s": tokens / statistics.median(t)} for k, t in times.items()}
 

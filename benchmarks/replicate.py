@@ -527,14 +527,12 @@ def result_stem(model: str, args) -> str:
 
 
 def truncation(model: str, max_length: int) -> dict:
-    """How many shipped training texts (instruction included) are longer than ``max_length`` tokens."""
+    """How many shipped training texts (with their instruction and special tokens) are cut by ``max_length``."""
     encoder = LLMEncoder.from_pretrained(model, num_layers=1, device="cpu")
     triplets = load_triplets(None)
     pairs = [(t.query_instruction, t.query) for t in triplets] + [(t.doc_instruction, x) for t in triplets
                                                                    for x in (t.positive, t.negative)]
-    lengths = [len(ids) for ids in encoder._text_ids([text for _, text in pairs])]
-    instruction = {i: len(encoder._tokenize_instruction(i)) if i else 0 for i in {i for i, _ in pairs}}
-    over = sum(1 for (i, _), n in zip(pairs, lengths) if instruction[i] + n > max_length)
+    over = sum(1 for n in encoder.token_lengths(pairs) if n > max_length)
     return {"max_length": max_length, "texts": len(pairs), "truncated": over, "fraction": over / len(pairs)}
 
 

@@ -78,6 +78,24 @@ def test_long_text_is_truncated_with_one_warning(make_encoder, caplog):
     assert enc.tokenize([LONG * 3])["input_ids"].shape[1] == 16
 
 
+@pytest.mark.parametrize("settings", [dict(add_bos=True, pooling="mean"), dict(pooling="eos", padding_side="right"),
+                                      dict(add_bos=False, pooling="bos"), dict()])
+def test_token_lengths_are_the_rows_tokens_and_say_which_rows_are_cut(make_encoder, settings):
+    """Special tokens and instruction count: a row is cut exactly when its length exceeds max_length."""
+    texts = [(INSTRUCTION, SHORT), (None, LONG), (INSTRUCTION, LONG * 3)]
+    roomy = make_encoder(max_length=512, **settings)
+    lengths = roomy.token_lengths(texts)
+    for i, text in enumerate(texts):
+        assert lengths[i] == roomy.tokenize([text])["attention_mask"].sum().item()
+    cut_at = sorted(lengths)[1]  # the shortest row fits, the longest is cut
+    tight = make_encoder(max_length=cut_at, **settings)
+    assert tight.token_lengths(texts) == lengths
+    kept = tight.tokenize(texts)["attention_mask"].sum(-1).tolist()
+    assert [n > cut_at for n in lengths] == [k < n for k, n in zip(kept, lengths)]
+    assert make_encoder().token_lengths([SHORT], instruction=INSTRUCTION) == make_encoder().token_lengths(
+        [(INSTRUCTION, SHORT)])
+
+
 @pytest.mark.parametrize("bad", [[""], ["  "], [SHORT, ""]])
 def test_empty_text_is_rejected(make_encoder, bad):
     with pytest.raises(L3PruneError, match="empty"):

@@ -198,12 +198,8 @@ class LLMEncoder(nn.Module):
                 raise L3PruneError(f"text {i} is empty or not a string; every text needs some content")
         return self.tokenizer(list(texts), add_special_tokens=False)["input_ids"]
 
-    def collate(self, text_ids: Sequence[Sequence[int]], instructions: Sequence[str | None]) -> dict[str, torch.Tensor]:
-        """Build padded ``input_ids``/``attention_mask``/``pool_mask`` from pre-tokenized texts.
-
-        Layout per row: special prefix (e.g. BOS) + instruction + text (+ EOS for ``eos`` pooling).
-        Only the text (and that EOS) is marked in ``pool_mask``; ``bos`` pooling marks the first token.
-        """
+    def _row_specials(self) -> tuple[list[int], list[int]]:
+        """The special tokens around every row's instruction and text: (prefix, suffix), as pooling needs them."""
         mode = self.settings.pooling
         prefix = list(self._prefix)
         if mode == "bos" and not prefix:
@@ -211,6 +207,28 @@ class LLMEncoder(nn.Module):
                 raise L3PruneError("pooling 'bos' needs a tokenizer with a BOS token; choose another pooling")
             prefix = [self.tokenizer.bos_token_id]
         suffix = [self.tokenizer.eos_token_id] if mode == "eos" else list(self._suffix)
+        return prefix, suffix
+
+    def token_lengths(self, texts: Sequence[TextInput], instruction: str | None = None) -> list[int]:
+        """Tokens each row would take before truncation: special tokens, instruction and text.
+
+        A row longer than ``settings.max_length`` loses the end of its text, so this says how many of a
+        dataset's texts a ``max_length`` cuts, before anything is encoded.
+        """
+        instructions, plain = _split_inputs(texts, instruction)
+        prefix, suffix = self._row_specials()
+        specials = len(prefix) + len(suffix)
+        return [specials + (len(self._instruction_ids(i)) if i else 0) + len(ids)
+                for ids, i in zip(self._text_ids(plain), instructions)]
+
+    def collate(self, text_ids: Sequence[Sequence[int]], instructions: Sequence[str | None]) -> dict[str, torch.Tensor]:
+        """Build padded ``input_ids``/``attention_mask``/``pool_mask`` from pre-tokenized texts.
+
+        Layout per row: special prefix (e.g. BOS) + instruction + text (+ EOS for ``eos`` pooling).
+        Only the text (and that EOS) is marked in ``pool_mask``; ``bos`` pooling marks the first token.
+        """
+        mode = self.settings.pooling
+        prefix, suffix = self._row_specials()
         rows, pooled_spans, truncated = [], [], 0
         for ids, instruction in zip(text_ids, instructions):
             instr = list(self._instruction_ids(instruction)) if instruction else []
