@@ -323,6 +323,16 @@ def run_full_suite(cfg: Config, args, cache: Path) -> dict | None:
     return result
 
 
+def scored_earlier(configs: list[Config], model: str, args, cache: Path) -> list[dict]:
+    """The rows of ``configs`` that an earlier run already scored (read from the cache, nothing is run).
+
+    A partial report is written after every configuration, before the loop reaches the later ones; it adds
+    these, so a row finished by an earlier run never drops out of the committed results in between.
+    """
+    return [run_config(c, model, args, None, cache) for c in configs
+            if (cache / "scores" / f"{score_key(c.name, c.seed, c.trained)}.json").is_file()]
+
+
 def fits(cfg: Config, args, cache: Path) -> bool:
     """Whether a training row is estimated to finish before ``--finish-by``; says why when it is not started."""
     rate, source = seconds_per_layer_step(args.model, cache / "runs")
@@ -769,7 +779,7 @@ def main() -> None:
     this_run = {(c.name, c.seed) for c in selected}
     tasks = None if args.report_only else quick_suite(CACHE / args.model / "quick-suite")
     results, done_layers = [], {}
-    for cfg in configs:
+    for index, cfg in enumerate(configs):
         score_file = cache / "scores" / f"{score_key(cfg.name, cfg.seed, cfg.trained)}.json"
         not_this_run = ((args.only and cfg.name not in args.only)
                         or (args.seeds and cfg.trained and cfg.seed not in args.seeds)
@@ -795,13 +805,14 @@ def main() -> None:
         done_layers[key] = result
         results.append(result)
         if not args.report_only:  # a partial report after every configuration, for a run that is stopped
-            written = report(args.model, results, None, sel, args, cache)
+            partial = results + scored_earlier(configs[index + 1:], args.model, args, cache)
+            written = report(args.model, partial, None, sel, args, cache)
             if args.commit and fresh and written:
                 commit(written, f"replicate {args.model}, {args.steps} steps: {result['model_id']} "
                                 f"(average {result['average_main_score']:.2f})")
             full_file = cache / "full-suite" / f"{result['model_id']}.json"
             if wants_full_suite(cfg, args) and not full_file.is_file() and run_full_suite(cfg, args, cache):
-                written = report(args.model, results, None, sel, args, cache)
+                written = report(args.model, partial, None, sel, args, cache)
                 if args.commit and written:
                     commit(written, f"replicate {args.model}, {args.steps} steps: {result['model_id']} on the full suite")
     speed = None

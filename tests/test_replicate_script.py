@@ -122,3 +122,14 @@ def test_commit_commits_only_changed_results_and_is_quiet_when_nothing_changed(r
     assert git("log", "--format=%s").split("\n")[:-1] == ["first row"]
     assert "other.txt" in git("status", "--short")  # only the named results are committed
     assert "nothing to commit" in caplog.text and "could not commit" not in caplog.text
+
+
+def test_a_partial_report_keeps_rows_that_an_earlier_run_scored(replicate, tmp_path):
+    """A run with --only full wrote Gemma-3's results without its finished last-drop80 row until its very end:
+    the rows the loop has not reached yet, but that are scored, belong in every partial report."""
+    (tmp_path / "scores").mkdir()
+    scored = run("last-drop80", layers=3)
+    (tmp_path / "scores" / "last-drop80-s42.json").write_text(json.dumps(scored))
+    later = [replicate.Config("last-drop80", "last", [0, 1, 2], True),
+             replicate.Config("last-drop50", "last", list(range(9)), True)]
+    assert replicate.scored_earlier(later, "gemma3-270m", types.SimpleNamespace(), tmp_path) == [scored]
