@@ -20,9 +20,10 @@ from l3prune.training.history import LossLog
 DEFAULT_SECONDS_PER_LAYER = {"smollm2-135m": 0.30, "gemma3-270m": 0.58}
 FALLBACK_SECONDS_PER_LAYER = 0.6
 #: Minutes to evaluate a trained row, (fixed, per kept layer), per model, rounded up from what was measured
-#: without AMX: Gemma-3's quick suite took 2.1 min at 8 layers and 4.0 at 17, its full suite 41.6 min at 18
-#: (msmarco_5k's 5,043 passages alone 14). SmolLM2's full suite took 2.4 min at 7 layers on a machine with AMX;
-#: without AMX it is taken as Gemma-3's per-layer time scaled by the two models' training rates (0.30/0.58).
+#: without AMX: Gemma-3's quick suite took 2.1 min at 8 layers and 4.0 at 17, its full suite 19.1 min at 8 and
+#: 41.6 at 18 (msmarco_5k's 5,043 passages alone 14 at 18). SmolLM2's full suite took 2.4 min at 7 layers on a
+#: machine with AMX; without AMX it is taken as Gemma-3's per-layer time scaled by the two models' training
+#: rates (0.30/0.58).
 EVAL_MINUTES = {
     "gemma3-270m": {"quick": (1.0, 0.2), "full": (1.0, 2.3)},
     "smollm2-135m": {"quick": (1.0, 0.2), "full": (1.0, 1.2)},
