@@ -241,13 +241,18 @@ def score_key(name: str, seed: int, trained: bool) -> str:
     return f"{name}-s{seed}" if trained else name
 
 
+def score_file(cfg: Config, cache: Path) -> Path:
+    """Where one configuration's quick-suite scores are cached; the row is finished when it exists."""
+    return cache / "scores" / f"{score_key(cfg.name, cfg.seed, cfg.trained)}.json"
+
+
 def _folder_bytes(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.glob("*.safetensors"))
 
 
 def run_config(cfg: Config, model: str, args, tasks, cache: Path) -> dict:
     key = score_key(cfg.name, cfg.seed, cfg.trained)
-    path = cache / "scores" / f"{key}.json"
+    path = score_file(cfg, cache)
     if path.is_file():
         return json.loads(path.read_text())
     log.info("=== %s (%s layers, %s)", key, "n/a" if cfg.layers is None else len(cfg.layers),
@@ -329,8 +334,7 @@ def scored_earlier(configs: list[Config], model: str, args, cache: Path) -> list
     A partial report is written after every configuration, before the loop reaches the later ones; it adds
     these, so a row finished by an earlier run never drops out of the committed results in between.
     """
-    return [run_config(c, model, args, None, cache) for c in configs
-            if (cache / "scores" / f"{score_key(c.name, c.seed, c.trained)}.json").is_file()]
+    return [run_config(c, model, args, None, cache) for c in configs if score_file(c, cache).is_file()]
 
 
 def fits(cfg: Config, args, cache: Path) -> bool:
@@ -780,12 +784,12 @@ def main() -> None:
     tasks = None if args.report_only else quick_suite(CACHE / args.model / "quick-suite")
     results, done_layers = [], {}
     for index, cfg in enumerate(configs):
-        score_file = cache / "scores" / f"{score_key(cfg.name, cfg.seed, cfg.trained)}.json"
+        scores = score_file(cfg, cache)
         not_this_run = ((args.only and cfg.name not in args.only)
                         or (args.seeds and cfg.trained and cfg.seed not in args.seeds)
                         or (cfg.name, cfg.seed) not in this_run)
         if not_this_run:
-            if score_file.is_file():
+            if scores.is_file():
                 results.append(run_config(cfg, args.model, args, tasks, cache))  # finished earlier: report it
             continue
         key = (tuple(cfg.layers or ()), cfg.trained, cfg.seed, cfg.family == "minilm", json.dumps(cfg.extra, sort_keys=True))
@@ -796,9 +800,9 @@ def main() -> None:
             clone["info"].update(config=cfg.name, family=cfg.family, note=f"same layers as {same['info']['config']}")
             results.append(clone)
             continue
-        if args.report_only and not score_file.is_file():
+        if args.report_only and not scores.is_file():
             continue
-        fresh = not score_file.is_file()
+        fresh = not scores.is_file()
         if fresh and cfg.trained and args.finish_by and not args.report_only and not fits(cfg, args, cache):
             continue
         result = run_config(cfg, args.model, args, tasks, cache)
