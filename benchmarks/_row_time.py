@@ -18,7 +18,6 @@ from l3prune.training.history import LossLog
 #: 2 cores without AMX): SmolLM2 6.3 s at 21 layers, Gemma-3 10.5 s at 18 (the mean of a whole session's
 #: run in length-sorted chunks, 2026-12-01).
 DEFAULT_SECONDS_PER_LAYER = {"smollm2-135m": 0.30, "gemma3-270m": 0.58}
-FALLBACK_SECONDS_PER_LAYER = 0.6
 #: Minutes to evaluate a trained row, (fixed, per kept layer), per model, rounded up from what was measured
 #: without AMX: Gemma-3's quick suite took 2.1 min at 8 layers and 4.0 at 17, its full suite 19.1 min at 8 and
 #: 41.6 at 18 (msmarco_5k's 5,043 passages alone 14 at 18). SmolLM2's full suite took 2.4 min at 7 layers on a
@@ -28,7 +27,9 @@ EVAL_MINUTES = {
     "gemma3-270m": {"quick": (1.0, 0.2), "full": (1.0, 2.3)},
     "smollm2-135m": {"quick": (1.0, 0.2), "full": (1.0, 1.2)},
 }
-FALLBACK_MODEL = "gemma3-270m"  # the slower per layer: an unknown model is not started on an optimistic guess
+#: An unknown model is budgeted as this one, the slower per layer to train and to evaluate, so that a queue does not
+#: start it on an optimistic guess.
+FALLBACK_MODEL = "gemma3-270m"
 SAFETY = 1.15  # step times swing 2x with each batch's texts; means over a row are steadier, but not exact
 MIN_LOGGED_STEPS = 50  # fewer steps than this on this machine: trust the table instead
 
@@ -49,7 +50,8 @@ def seconds_per_layer_step(model: str, runs: Path) -> tuple[float, str]:
             steps += len(logged)
     if steps >= MIN_LOGGED_STEPS:
         return seconds / layer_steps, f"this machine's own logs ({steps} steps)"
-    return DEFAULT_SECONDS_PER_LAYER.get(model, FALLBACK_SECONDS_PER_LAYER), "the table measured without AMX"
+    rate = DEFAULT_SECONDS_PER_LAYER.get(model, DEFAULT_SECONDS_PER_LAYER[FALLBACK_MODEL])
+    return rate, "the table measured without AMX"
 
 
 def row_minutes(*, model: str, layers: int, steps: int, done_steps: int, seconds_per_layer: float,
