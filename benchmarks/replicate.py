@@ -337,6 +337,16 @@ def scored_earlier(configs: list[Config], model: str, args, cache: Path) -> list
     return [run_config(c, model, args, None, cache) for c in configs if score_file(c, cache).is_file()]
 
 
+def report_so_far(model: str, results: list[dict], later: list[Config], sel: dict, args, cache: Path) -> list[Path]:
+    """The report written after each configuration, so that a stopped run has committed every finished row.
+
+    It holds this run's rows, the ``later`` ones an earlier run scored, and the throughput an earlier run
+    measured: a partial report without it would commit the results with their speed columns emptied.
+    """
+    rows = results + scored_earlier(later, model, args, cache)
+    return report(model, rows, saved_throughput(cache), sel, args, cache)
+
+
 def fits(cfg: Config, args, cache: Path) -> bool:
     """Whether a training row is estimated to finish before ``--finish-by``; says why when it is not started."""
     rate, source = seconds_per_layer_step(args.model, cache / "runs")
@@ -364,15 +374,20 @@ def train_command(cfg: Config, model: str, args, out: Path) -> str:
             f"--dtype {args.dtype} --save-every {args.save_every} --device cpu --out {out.name}")
 
 
+def saved_throughput(cache: Path) -> dict | None:
+    """The throughput an earlier run measured (or ``restore_cache`` seeded from the committed results)."""
+    path = cache / "throughput.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
 def measure_throughput(model: str, depths: list[int], args, cache: Path) -> dict:
     """Sentences/s at each depth on the same texts, round-robin in one process (only ratios are comparable).
 
     A saved measurement that covers every asked depth is reused (tier 1 after tier 2 asks for fewer); otherwise
     the saved depths are measured again with the new ones, so one file's figures always come from one run.
     """
-    path = cache / "throughput.json"
-    if path.is_file():
-        saved = json.loads(path.read_text())
+    saved = saved_throughput(cache)
+    if saved:
         have = {int(k) for k in saved["texts_per_s"] if k != "minilm"}
         if set(depths) <= have:
             return saved
@@ -395,7 +410,7 @@ def measure_throughput(model: str, depths: list[int], args, cache: Path) -> dict
            "dtype": encoders[depths[0]].info()["dtype"],
            "threads": torch.get_num_threads(), "texts_per_s": {str(k): len(texts) / statistics.median(t)
                                                                for k, t in times.items()}}
-    _atomic_json(path, out)
+    _atomic_json(cache / "throughput.json", out)
     return out
 
 
@@ -809,14 +824,13 @@ def main() -> None:
         done_layers[key] = result
         results.append(result)
         if not args.report_only:  # a partial report after every configuration, for a run that is stopped
-            partial = results + scored_earlier(configs[index + 1:], args.model, args, cache)
-            written = report(args.model, partial, None, sel, args, cache)
+            written = report_so_far(args.model, results, configs[index + 1:], sel, args, cache)
             if args.commit and fresh and written:
                 commit(written, f"replicate {args.model}, {args.steps} steps: {result['model_id']} "
                                 f"(average {result['average_main_score']:.2f})")
             full_file = cache / "full-suite" / f"{result['model_id']}.json"
             if wants_full_suite(cfg, args) and not full_file.is_file() and run_full_suite(cfg, args, cache):
-                written = report(args.model, partial, None, sel, args, cache)
+                written = report_so_far(args.model, results, configs[index + 1:], sel, args, cache)
                 if args.commit and written:
                     commit(written, f"replicate {args.model}, {args.steps} steps: {result['model_id']} on the full suite")
     speed = None

@@ -133,3 +133,24 @@ def test_a_partial_report_keeps_rows_that_an_earlier_run_scored(replicate, tmp_p
     later = [replicate.Config("last-drop80", "last", [0, 1, 2], True),
              replicate.Config("last-drop50", "last", list(range(9)), True)]
     assert replicate.scored_earlier(later, "gemma3-270m", types.SimpleNamespace(), tmp_path) == [scored]
+
+
+def test_a_partial_report_keeps_the_saved_throughput(replicate, tmp_path, monkeypatch):
+    """A partial report written without the throughput committed SmolLM2's results with their speed columns
+    emptied (first-3's commit): every partial report carries the measurement an earlier run saved."""
+    (tmp_path / "scores").mkdir()
+    (tmp_path / "scores" / "last-drop50-s42.json").write_text(json.dumps(run("last-drop50", layers=15)))
+    speed = {"texts": 256, "batch_size": 32, "repeats": 3, "dtype": "bf16", "threads": 2,
+             "texts_per_s": {"30": 13.4, "15": 27.5, "minilm": 146.2}}
+    (tmp_path / "throughput.json").write_text(json.dumps(speed))
+    reported = []
+    monkeypatch.setattr(replicate, "report", lambda model, rows, speed, *rest: reported.append((rows, speed)) or [])
+    later = [replicate.Config("last-drop50", "last", list(range(15)), True)]
+    replicate.report_so_far("smollm2-135m", [run("full")], later, {}, types.SimpleNamespace(), tmp_path)
+    rows, reported_speed = reported[0]
+    assert reported_speed == speed
+    assert [r["model_id"] for r in rows] == ["full-s42", "last-drop50-s42"]
+    reported.clear()
+    (tmp_path / "throughput.json").unlink()  # nothing measured yet: the report says so rather than inventing it
+    replicate.report_so_far("smollm2-135m", [run("full")], [], {}, types.SimpleNamespace(), tmp_path)
+    assert reported[0][1] is None
