@@ -24,7 +24,8 @@ def row(config, layers, average, *, seeds=(42,), std=None, params=None, b77=70.0
     params = params if params is not None else 30e6 + layers * 3.5e6  # embeddings + linear in layers
     return {"config": config, "family": "last", "trained": trained, "layers": layers, "parameters": params,
             "params_pct": 100 * params / (30e6 + 30 * 3.5e6), "seeds": list(seeds), "average": average,
-            "seed_std": std, "delta_vs_full": None, "scores": {"Banking77Classification": b77}}
+            "seed_std": std, "delta_vs_full": None,
+            "scores": {"Banking77Classification": b77, "Banking77Clustering": b77 - 5}}
 
 
 def payload(*rows):
@@ -65,6 +66,7 @@ def test_few_layers_claim_compares_classification_not_the_average(report):
     rows = payload(row("full", 30, 70.0, b77=80.0), *(row(f"first-{n}", n, 60.0, b77=75.0 + n) for n in (1, 2, 3, 4)))
     cell = report.claims({"smollm2-135m": rows, "gemma3-270m": None})[5].cells["smollm2-135m"]
     assert cell.verdict == "did not hold" and "first-4, -1.0" in cell.why
+    assert "clustering V-measure: full 75.0, first-1 71.0" in cell.figure
     rows["rows"][4]["scores"]["Banking77Classification"] = 81.0
     assert report.claims({"smollm2-135m": rows, "gemma3-270m": None})[5].cells["smollm2-135m"].verdict == "held"
     assert report.claims({"smollm2-135m": rows, "gemma3-270m": None})[5].cells["gemma3-270m"].verdict == "not run"
