@@ -92,3 +92,18 @@ def test_the_budget_table_keeps_every_row_of_both_budgets(report):
     assert [line.split(" | ")[0] for line in lines] == ["| full", "| last-drop25", "| first-1"]
     assert lines[0].endswith("| 59.40 | 77.10 | +17.70 |")
     assert lines[1].endswith("| 61.00 | — |  |") and lines[2].endswith("| — | 58.10 |  |")
+
+
+def test_full_retraining_must_beat_lora_by_more_than_noise_and_a_point(report):
+    """Shortened LLaMA says full retraining recovers far more: a gain inside seed noise or under a point is not that."""
+    def cell(small_gain, drop80_gain, std=0.32):
+        rows = payload(row("full", 30, 77.0), row("l3prune-small", 7, 69.9, seeds=(42, 7), std=std),
+                       row("l3prune-small-fullft", 7, 69.9 + small_gain), row("last-drop80", 6, 70.5),
+                       row("last-drop80-fullft", 6, 70.5 + drop80_gain))
+        return report.claims({"smollm2-135m": rows, "gemma3-270m": None})[6].cells["smollm2-135m"]
+    measured = cell(1.08, 0.61)  # this session's SmolLM2 rows: one gain is inside the noise (±0.64)
+    assert measured.verdict == "did not hold"
+    assert "6 layers +0.61, inside seed noise (±0.64)" in measured.why
+    assert "7 layers +1.08, outside seed noise" in measured.why
+    assert cell(0.9, 3.0, std=0.1).verdict == "did not hold"  # beyond the noise, but under a point
+    assert cell(2.5, 3.0).verdict == "held"
