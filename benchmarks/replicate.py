@@ -374,9 +374,14 @@ def train_command(cfg: Config, model: str, args, out: Path) -> str:
             f"--dtype {args.dtype} --save-every {args.save_every} --device cpu --out {out.name}")
 
 
+def throughput_file(cache: Path) -> Path:
+    """Where this budget's throughput measurement is kept (one file: every depth measured in one run)."""
+    return cache / "throughput.json"
+
+
 def saved_throughput(cache: Path) -> dict | None:
     """The throughput an earlier run measured (or ``restore_cache`` seeded from the committed results)."""
-    path = cache / "throughput.json"
+    path = throughput_file(cache)
     return json.loads(path.read_text()) if path.is_file() else None
 
 
@@ -410,7 +415,7 @@ def measure_throughput(model: str, depths: list[int], args, cache: Path) -> dict
            "dtype": encoders[depths[0]].info()["dtype"],
            "threads": torch.get_num_threads(), "texts_per_s": {str(k): len(texts) / statistics.median(t)
                                                                for k, t in times.items()}}
-    _atomic_json(cache / "throughput.json", out)
+    _atomic_json(throughput_file(cache), out)
     return out
 
 
@@ -728,8 +733,8 @@ def restore_cache(model: str, cache: Path, args) -> int:
         if not path.is_file():
             _atomic_json(path, run)
             restored += 1
-    if payload.get("throughput") and not (cache / "throughput.json").is_file():
-        _atomic_json(cache / "throughput.json", payload["throughput"])
+    if payload.get("throughput") and not throughput_file(cache).is_file():
+        _atomic_json(throughput_file(cache), payload["throughput"])
     return restored
 
 
@@ -834,7 +839,7 @@ def main() -> None:
                 if args.commit and written:
                     commit(written, f"replicate {args.model}, {args.steps} steps: {result['model_id']} on the full suite")
     speed = None
-    if (not args.report_only and not args.no_throughput) or (cache / "throughput.json").is_file():
+    if (not args.report_only and not args.no_throughput) or throughput_file(cache).is_file():
         depths = sorted({len(c.layers) for c in selected if c.layers}, reverse=True)
         speed = measure_throughput(args.model, depths, args, cache)
     written = report(args.model, results, speed, sel, args, cache)
