@@ -57,3 +57,25 @@ def test_eval_bad_task_lists_are_one_line(saved, args, message, capsys):
     assert main(["eval", str(saved), *args, "--device", "cpu"]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err and err.count("\n") == 1
+
+
+def test_eval_keeps_progress_beside_out_and_resumes_only_when_asked(saved, sts_file, tmp_path, capsys):
+    out, progress = tmp_path / "res.json", tmp_path / "res.partial.json"
+    run = ["eval", str(saved), "--tasks", f"sts:{sts_file}", "--out", str(out), "--device", "cpu"]
+    stopped = {"model_id": str(saved), "batch_size": 32, "started_at": "2026-01-01T00:00:00+00:00",
+               "info": {}, "tasks": {}, "total_seconds": 1.0}
+    progress.write_text(json.dumps(stopped))  # what a run stopped before its first task left
+    assert main(run) == 2
+    err = capsys.readouterr().err
+    assert "res.partial.json holds the progress of a stopped evaluation; pass --resume" in err
+    assert "Traceback" not in err and not out.exists()
+    assert main([*run, "--resume"]) == 2  # its info does not match this model's: refused, not mixed in
+    assert "cannot resume from" in capsys.readouterr().err and not out.exists()
+    progress.unlink()
+    assert main([*run, "--resume"]) == 0  # nothing to resume: runs from the start
+    assert json.loads(out.read_text())["tasks"].keys() == {"my_sts"} and not progress.exists()
+
+
+def test_eval_resume_needs_out(saved, sts_file, capsys):
+    assert main(["eval", str(saved), "--tasks", str(sts_file), "--resume", "--device", "cpu"]) == 2
+    assert "--resume needs --out" in capsys.readouterr().err

@@ -154,3 +154,44 @@ def test_a_partial_report_keeps_the_saved_throughput(replicate, tmp_path, monkey
     (tmp_path / "throughput.json").unlink()  # nothing measured yet: the report says so rather than inventing it
     replicate.report_so_far("smollm2-135m", [run("full")], [], {}, types.SimpleNamespace(), tmp_path)
     assert reported[0][1] is None
+
+
+def test_a_stopped_full_suite_resumes_and_is_not_read_as_a_result(replicate, tmp_path, monkeypatch):
+    """The full suite of a 28-layer row takes over half an hour on CPU: one stopped by a session's end goes on
+    after its last finished task, and its progress file never shows up among the finished full-suite rows."""
+    from l3prune.evaluation import STSTask
+
+    for name in ("a", "b"):
+        rows = [{"sentence1": f"{name}{i} w{i}", "sentence2": f"{name}{i} v{2 * i}", "score": i % 5} for i in range(12)]
+        (tmp_path / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    tasks = [STSTask(tmp_path / "a.jsonl", name="A"), STSTask(tmp_path / "b.jsonl", name="B")]
+    encoded = []
+
+    class Encoder:
+        stop = True
+
+        def info(self):
+            return {"dtype": "bf16"}
+
+        def encode(self, texts, *, instruction=None, **kwargs):
+            if Encoder.stop and texts[0].startswith("b"):  # the first task finishes, the second is stopped
+                raise KeyboardInterrupt
+            encoded.append(list(texts))
+            import numpy as np
+
+            return np.stack([np.array([len(t), t.count("1"), 1.0]) for t in texts])
+
+    monkeypatch.setattr(replicate, "default_suite", lambda: tasks)
+    monkeypatch.setattr(replicate.LLMEncoder, "from_pretrained", lambda *a, **k: Encoder())
+    (tmp_path / "models" / "l3prune-small-s42").mkdir(parents=True)
+    cfg = replicate.Config("l3prune-small", "l3prune", list(range(7)), True)
+    args = types.SimpleNamespace(eval_max_length=128, dtype="auto", eval_batch_size=32)
+    with pytest.raises(KeyboardInterrupt):
+        replicate.run_full_suite(cfg, args, tmp_path)
+    assert replicate.full_suite_rows(tmp_path) == []  # the progress is not a finished row
+    Encoder.stop, encoded[:] = False, []
+    result = replicate.run_full_suite(cfg, args, tmp_path)
+    assert result["resumed_tasks"] == ["A"] and list(result["tasks"]) == ["A", "B"]
+    assert all(text.startswith("b") for batch in encoded for text in batch)  # A was not encoded again
+    assert not (tmp_path / "full-suite-progress" / "l3prune-small-s42.json").exists()
+    assert [r["model_id"] for r in replicate.full_suite_rows(tmp_path)] == ["l3prune-small-s42"]

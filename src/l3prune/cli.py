@@ -304,11 +304,10 @@ def add_export_args(p: argparse.ArgumentParser, *, required: bool) -> None:
 
 def cmd_eval(args: argparse.Namespace) -> None:
     from l3prune.evaluation import BASELINES, SentenceTransformerEncoder, format_table, run_suite
-    from l3prune.evaluation.results import check_results_path, write_results
+    from l3prune.evaluation.results import write_results
     from l3prune.evaluation.suite import check_tasks
 
-    if args.out:
-        check_results_path(args.out, overwrite=args.overwrite)
+    progress = _eval_progress_file(args)
     if args.quick:
         from l3prune.evaluation.quick import QUICK_SIZES, select_quick_tasks
 
@@ -326,10 +325,32 @@ def cmd_eval(args: argparse.Namespace) -> None:
         encoder, info = llm, llm.info()
     if args.quick:
         info = {**info, "quick_suite": QUICK_SIZES}
-    results = run_suite(encoder, tasks, model_id=str(args.model), batch_size=args.batch_size, info=info)
+    results = run_suite(encoder, tasks, model_id=str(args.model), batch_size=args.batch_size, info=info,
+                        progress_file=progress)
     print(format_table(results))
     if args.out:
         print(f"wrote {write_results(results, args.out, overwrite=args.overwrite)}")
+        progress.unlink(missing_ok=True)
+
+
+def _eval_progress_file(args: argparse.Namespace) -> Path | None:
+    """Where ``eval --out R.json`` keeps its results after each task (``R.partial.json``), checked before the run.
+
+    A stopped run's progress is continued only with ``--resume``, and never silently replaced.
+    """
+    from l3prune.evaluation.results import check_results_path
+
+    if not args.out:
+        if args.resume:
+            raise L3PruneError("--resume needs --out: an evaluation keeps its progress beside its results file")
+        return None
+    out = check_results_path(args.out, overwrite=args.overwrite)
+    progress = out.with_name(out.stem + ".partial.json")
+    if progress.exists() and not args.resume:
+        raise L3PruneError(f"{progress} holds the progress of a stopped evaluation; pass --resume to continue it "
+                           "(the tasks it scored are not run again), or delete it to start over")
+    check_results_path(progress, overwrite=True)
+    return progress
 
 
 def _build_eval(sub) -> None:
@@ -347,6 +368,9 @@ def _build_eval(sub) -> None:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--out", help="write the results as JSON here")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    p.add_argument("--resume", action="store_true",
+                   help="continue a stopped evaluation from the progress that --out keeps after each task "
+                        "(OUT.partial.json), without running again the tasks it scored")
     p.set_defaults(func=cmd_eval)
 
 

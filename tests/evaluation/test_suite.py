@@ -108,3 +108,72 @@ def test_results_record_data_paths_without_this_machines_prefix(tmp_path, monkey
 
     shipped = Path(l3prune.__file__).parent / "resources" / "eval" / "sts" / "STSBenchmark.test.jsonl"
     assert portable_path(shipped) == "l3prune/resources/eval/sts/STSBenchmark.test.jsonl"  # wherever installed
+
+
+class _StopAt:
+    """An encoder that raises once it is asked to embed ``stop`` (a task's text), like a run killed midway."""
+
+    def __init__(self, inner, stop: str) -> None:
+        self.inner, self.stop, self.calls = inner, stop, []
+
+    def encode(self, texts, *, instruction=None, **kwargs):
+        if self.stop in texts:
+            raise KeyboardInterrupt
+        self.calls.extend(texts)
+        return self.inner.encode(texts, instruction=instruction, **kwargs)
+
+
+def _two_tasks(tmp_path, jsonl):
+    rows = lambda tag: [{"sentence1": f"{tag}{i} w{i}", "sentence2": f"{tag}{i} v{2 * i}", "score": i % 5}  # noqa: E731
+                        for i in range(12)]
+    return [STSTask(jsonl(tmp_path / "a.jsonl", rows("a")), name="A"),
+            STSTask(jsonl(tmp_path / "b.jsonl", rows("b")), name="B")]
+
+
+def test_a_stopped_suite_resumes_after_its_last_finished_task(tmp_path, jsonl, hash_encoder):
+    tasks, progress = _two_tasks(tmp_path, jsonl), tmp_path / "out" / "progress.json"
+    whole = run_suite(hash_encoder, tasks, model_id="hash", batch_size=4, progress=False, info={"layers": 2})
+    with pytest.raises(KeyboardInterrupt):  # stopped while task B encodes
+        run_suite(_StopAt(hash_encoder, "b3 w3"), tasks, model_id="hash", batch_size=4, progress=False,
+                  info={"layers": 2}, progress_file=progress)
+    saved = json.loads(progress.read_text())
+    assert list(saved["tasks"]) == ["A"] and saved["total_seconds"] >= 0
+    again = _StopAt(hash_encoder, "never")
+    resumed = run_suite(again, tasks, model_id="hash", batch_size=4, progress=False, info={"layers": 2},
+                        progress_file=progress)
+    assert not any(t.startswith("a") for t in again.calls) and any(t.startswith("b") for t in again.calls)
+    assert resumed["resumed_tasks"] == ["A"] and list(resumed["tasks"]) == ["A", "B"]
+    assert resumed["tasks"]["A"] == saved["tasks"]["A"] and resumed["started_at"] == saved["started_at"]
+    assert resumed["average_main_score"] == pytest.approx(whole["average_main_score"])
+    assert json.loads(progress.read_text())["tasks"].keys() == {"A", "B"}
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"model_id": "other"}, "model id 'hash'"),
+    ({"batch_size": 8}, "batch size 4"),
+    ({"info": {"layers": 3}}, "info {'layers': 2}"),
+])
+def test_progress_of_another_run_is_refused_not_mixed_in(tmp_path, jsonl, hash_encoder, change, message):
+    tasks, progress = _two_tasks(tmp_path, jsonl), tmp_path / "progress.json"
+    run_suite(hash_encoder, tasks[:1], model_id="hash", batch_size=4, progress=False, info={"layers": 2},
+              progress_file=progress)
+    settings = {"model_id": "hash", "batch_size": 4, "info": {"layers": 2}, **change}
+    with pytest.raises(L3PruneError, match=f"cannot resume from .*written with {message}.*delete it"):
+        run_suite(hash_encoder, tasks, progress=False, progress_file=progress, **settings)
+
+
+def test_a_task_whose_data_changed_is_run_again(tmp_path, jsonl, hash_encoder):
+    tasks, progress = _two_tasks(tmp_path, jsonl), tmp_path / "progress.json"
+    run_suite(hash_encoder, tasks[:1], model_id="hash", batch_size=4, progress=False, progress_file=progress)
+    moved = STSTask(tasks[1].path, name="A")  # same name, another file
+    counting = _StopAt(hash_encoder, "never")
+    result = run_suite(counting, [moved], model_id="hash", batch_size=4, progress=False, progress_file=progress)
+    assert "resumed_tasks" not in result and counting.calls
+
+
+@pytest.mark.parametrize("text", ["not json", "[1, 2]", '{"tasks": 3}'])
+def test_a_progress_file_that_is_not_one_is_an_error(tmp_path, jsonl, hash_encoder, text):
+    progress = tmp_path / "progress.json"
+    progress.write_text(text)
+    with pytest.raises(L3PruneError, match="not the progress file of an evaluation; delete it"):
+        run_suite(hash_encoder, _two_tasks(tmp_path, jsonl), model_id="hash", progress=False, progress_file=progress)

@@ -7,9 +7,11 @@ are plain JSON-ready dicts that ``results`` formats and writes.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import time
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,6 +21,7 @@ from l3prune.errors import L3PruneError
 from l3prune.evaluation._common import Task, TextEncoder
 from l3prune.evaluation.cache import CachedEncoder
 from l3prune.evaluation.registry import NOTES, valid_task_names
+from l3prune.safe_write import dumps, write_json
 
 logger = logging.getLogger(__name__)
 
@@ -37,11 +40,16 @@ def run_suite(
     batch_size: int = 32,
     progress: bool | None = None,
     info: Mapping[str, Any] | None = None,
+    progress_file: str | Path | None = None,
 ) -> dict[str, Any]:
     """Run ``tasks`` on ``encoder`` through one shared embedding cache; return plain, JSON-ready results.
 
     ``info`` (e.g. kept layers, training steps and batch size) is stored as is, so every score
     file says what produced it.
+
+    With ``progress_file``, the results so far are written there (whole, atomically) after each task, and a
+    task already scored there by a run of the same model id, batch size and info is not run again: a full
+    suite stopped after hours loses at most one task. The caller removes the file once the results are kept.
     """
     if not tasks:
         raise L3PruneError(f"no tasks to run; choose from {valid_task_names()}")
@@ -55,8 +63,21 @@ def run_suite(
         "info": dict(info or {}),
         "tasks": {},
     }
+    earlier = _read_progress(Path(progress_file), results) if progress_file is not None else None
+    done: dict[str, Any] = {}
+    if earlier is not None:
+        results["started_at"] = earlier["started_at"]
+        done = {t.name: earlier["tasks"][t.name] for t in tasks
+                if t.name in earlier["tasks"] and _same_task(earlier["tasks"][t.name], t)}
+        if done:
+            results["resumed_tasks"] = list(done)
+            logger.info("resuming from %s: %s already scored", progress_file, ", ".join(done))
+    seconds_before = earlier.get("total_seconds", 0.0) if earlier is not None else 0.0
     start_all = time.perf_counter()
     for task in tqdm(tasks, desc="tasks", unit="task", disable=None if progress is None else not progress):
+        if task.name in done:
+            results["tasks"][task.name] = done[task.name]
+            continue
         start = time.perf_counter()
         before = (cached.encoded, cached.hits, cached.encode_seconds)
         n_texts = task.num_texts()
@@ -77,9 +98,45 @@ def run_suite(
             entry["note"] = NOTES[task.name]
         results["tasks"][task.name] = entry
         logger.info("%s: %s = %.2f (%.1f s)", task.name, task.main_metric, entry["main_score"], seconds)
+        if progress_file is not None:
+            write_json(progress_file, {**results, "total_seconds": round(seconds_before + time.perf_counter()
+                                                                         - start_all, 3)}, overwrite=True)
     results["average_main_score"] = float(np.mean([t["main_score"] for t in results["tasks"].values()]))
-    results["total_seconds"] = round(time.perf_counter() - start_all, 3)
+    results["total_seconds"] = round(seconds_before + time.perf_counter() - start_all, 3)
     return results
+
+
+_TASK_KEYS = ("type", "main_metric", "instruction", "path")
+
+
+def _same_task(entry: Mapping[str, Any], task: Task) -> bool:
+    """Whether a saved task entry scored this task: same type, metric, instruction and data file."""
+    described = task.describe()
+    return all(entry.get(key) == described.get(key) for key in _TASK_KEYS)
+
+
+def _read_progress(path: Path, results: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The saved progress of an earlier run of the same model id, batch size and info; None when there is none.
+
+    A file from another run is refused rather than mixed in, so no result holds scores of two models.
+    """
+    if not path.is_file():
+        return None
+    try:
+        earlier = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        earlier = exc
+    if not isinstance(earlier, dict) or not isinstance(earlier.get("tasks"), dict) or "started_at" not in earlier:
+        raise L3PruneError(f"cannot resume from {path}: it is not the progress file of an evaluation; "
+                           "delete it to start over")
+    mine = json.loads(dumps(dict(results["info"])))  # as JSON would give it back
+    for key, ours, theirs in (("model id", results["model_id"], earlier.get("model_id")),
+                              ("batch size", results["batch_size"], earlier.get("batch_size")),
+                              ("info", mine, earlier.get("info"))):
+        if ours != theirs:
+            raise L3PruneError(f"cannot resume from {path}: it was written with {key} {theirs!r}, this run has "
+                               f"{ours!r}; delete it to start over, or run with the same settings")
+    return earlier
 
 
 def _log_estimate(cached: CachedEncoder, task: Task, n_texts: int, batch_size: int) -> None:
