@@ -65,14 +65,14 @@ def run_suite(
     }
     earlier = _read_progress(Path(progress_file), results) if progress_file is not None else None
     done: dict[str, Any] = {}
+    seconds_before = 0.0
     if earlier is not None:
-        results["started_at"] = earlier["started_at"]
+        results["started_at"], seconds_before = earlier["started_at"], earlier.get("total_seconds", 0.0)
         done = {t.name: earlier["tasks"][t.name] for t in tasks
                 if t.name in earlier["tasks"] and _same_task(earlier["tasks"][t.name], t)}
         if done:
             results["resumed_tasks"] = list(done)
             logger.info("resuming from %s: %s already scored", progress_file, ", ".join(done))
-    seconds_before = earlier.get("total_seconds", 0.0) if earlier is not None else 0.0
     start_all = time.perf_counter()
     for task in tqdm(tasks, desc="tasks", unit="task", disable=None if progress is None else not progress):
         if task.name in done:
@@ -124,8 +124,8 @@ def _read_progress(path: Path, results: Mapping[str, Any]) -> dict[str, Any] | N
         return None
     try:
         earlier = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        earlier = exc
+    except (OSError, ValueError):
+        earlier = None  # unreadable: refused below, like a file of the wrong shape
     if not isinstance(earlier, dict) or not isinstance(earlier.get("tasks"), dict) or "started_at" not in earlier:
         raise L3PruneError(f"cannot resume from {path}: it is not the progress file of an evaluation; "
                            "delete it to start over")
