@@ -34,14 +34,15 @@ A long run should execute a frozen copy of the code, so edits to the checkout do
     git worktree add --detach ../run13 HEAD
     REPLICATE_ROOT=$PWD/benchmarks PYTHONPATH=../run13/src nohup .venv/bin/python ../run13/benchmarks/replicate.py ... &
 
-Configurations, in the order they run (the most important first, so a stopped run still says something):
-the untrained full model and all-MiniLM-L6-v2; the full model and L3Prune small/large trained; ``last``
-at drop fractions 0.25/0.5/0.75; untrained pruned models (what training recovers); the four field criteria
+Configurations of the 40-step budget, in the order they run (the most important first, so a stopped run
+still says something): the untrained full model and all-MiniLM-L6-v2; the full model and L3Prune small/large
+trained; ``last`` at drop fractions 0.25/0.5/0.75; untrained pruned models (what training recovers); the four field criteria
 at 50% depth; a second and a third seed for full and large; the criteria at the depth of ``large``;
 ``last`` at 0.8. A configuration whose kept layers equal an earlier one's (same seed) reuses its scores.
 
-Every trained configuration gets the same budget (``--steps`` x ``--batch-size`` shipped triplets,
-max length ``--train-max-length``, LoRA r16, lr 2e-4, ``--warmup`` warm-up steps then linear decay).
+Every trained configuration of a budget gets the same training (``--steps`` x ``--batch-size`` shipped
+triplets, max length ``--train-max-length``, LoRA r16, lr 2e-4, ``--warmup`` warm-up steps, then ``--schedule``:
+linear decay in the 40-step budget, constant in the paper's).
 The evaluation is the library's quick suite: the default suite on a fixed, seeded subsample of each task
 (``l3prune.evaluation.quick.QUICK_SIZES``, recorded in the JSON; ``l3prune eval --quick``), encoded at max length ``--eval-max-length``: the full suite at every configuration
 would not fit on 2 CPU cores. Throughput is measured at the end, in one process, round-robin over the
@@ -63,6 +64,7 @@ from pathlib import Path
 
 import torch
 
+from _plot_labels import place_labels
 from _row_time import done_steps, parse_finish_by, row_minutes, seconds_per_layer_step
 from _texts import mixed_texts
 
@@ -528,11 +530,14 @@ def pareto_plot(rows: list[dict], path: Path, title: str) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
 
     fig, axes = plt.subplots(1, 2, figsize=(14, 6))
+    all_labels = []
     for ax, x_key, label in ((axes[0], "parameters", "parameters (millions)"),
                              (axes[1], "texts_per_s", "encode throughput (sentences/s, CPU)")):
         points: dict[tuple, list[dict]] = {}
+        labels: list[tuple[float, float, str]] = []
         for r in rows:
             if r[x_key] is not None:
                 x = r[x_key] / 1e6 if x_key == "parameters" else r[x_key]
@@ -542,8 +547,7 @@ def pareto_plot(rows: list[dict], path: Path, title: str) -> None:
             marker = "*" if r["family"] == "minilm" else ("o" if r["trained"] else "x")
             color = "black" if r["family"] in ("full", "last", "l3prune", "minilm") else "tab:red"
             ax.errorbar(x, y, yerr=r["seed_std"] or 0, fmt=marker, color=color, ms=9 if marker == "*" else 5, capsize=3)
-            ax.annotate(" = ".join(p["config"] for p in same), (x, y), fontsize=7, xytext=(4, 3),
-                        textcoords="offset points")
+            labels.append((x, y, " = ".join(p["config"] for p in same)))
         curve = sorted({(x, y) for (x, y), same in points.items()
                         if any(p["trained"] and p["family"] in ("full", "last", "l3prune") for p in same)})
         if curve:
@@ -551,9 +555,16 @@ def pareto_plot(rows: list[dict], path: Path, title: str) -> None:
         ax.set_xlabel(label)
         ax.set_ylabel("average score (10 tasks, quick suite)")
         ax.grid(alpha=0.3)
-    axes[1].set_xscale("log")
+        if x_key == "texts_per_s":  # plain numbers at 1-2-5 steps: the default minor labels print over each other
+            ax.set_xscale("log")
+            ax.xaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))
+            ax.xaxis.set_major_formatter(ScalarFormatter())
+            ax.xaxis.set_minor_formatter(NullFormatter())
+        all_labels.append((ax, labels))
     fig.suptitle(title + "   (o trained, x untrained, * MiniLM; red: field criteria; bars: seed std)")
     fig.tight_layout()
+    for ax, labels in all_labels:  # after the layout: the boxes are measured where they will be drawn
+        place_labels(ax, labels)
     fig.savefig(path, dpi=120)
     plt.close(fig)
 

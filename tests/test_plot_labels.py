@@ -1,0 +1,85 @@
+"""Pareto-plot labels: neighbours a few pixels apart get boxes that overlap neither each other nor a point."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).parent.parent / "benchmarks"
+
+
+@pytest.fixture(scope="module")
+def plot_labels():
+    spec = importlib.util.spec_from_file_location("_plot_labels", BENCHMARKS / "_plot_labels.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    yield module
+    sys.modules.pop(spec.name, None)
+
+
+def _label_boxes(ax):
+    renderer = ax.figure.canvas.get_renderer()
+    return [t.get_window_extent(renderer) for t in ax.texts]
+
+
+def test_close_neighbours_get_separate_labels(plot_labels):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    points = [(127.5, 77.22, "l3prune-large"), (134.5, 77.14, "full"), (49.5, 70.45, "last-drop80"),
+              (49.5, 71.06, "last-drop80-fullft"), (53.0, 69.89, "l3prune-small"), (53.0, 70.97, "small-fullft")]
+    ax.plot([p[0] for p in points], [p[1] for p in points], "o")
+    ax.set_xlim(20, 140)
+    ax.set_ylim(50, 82)
+    fig.tight_layout()
+    plot_labels.place_labels(ax, points)
+    boxes = _label_boxes(ax)
+    assert [t.get_text() for t in ax.texts] == [p[2] for p in points]  # every label, in order, none dropped
+    for i, a in enumerate(boxes):
+        assert not any(a.overlaps(b) for b in boxes[i + 1:]), ax.texts[i].get_text()
+    centres = [ax.transData.transform(p[:2]) for p in points]
+    for i, box in enumerate(boxes):  # no label covers another point's marker
+        for j, (cx, cy) in enumerate(centres):
+            if i != j:
+                assert not box.contains(cx, cy), (ax.texts[i].get_text(), points[j][2])
+    plt.close(fig)
+
+
+def test_the_naive_placement_overlaps_on_the_same_points():
+    """The case above is a real one: every label up-right of its point prints two of them over each other."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.set_xlim(20, 140)
+    ax.set_ylim(50, 82)
+    fig.tight_layout()
+    for x, y, text in [(49.5, 70.45, "last-drop80"), (49.5, 71.06, "last-drop80-fullft")]:
+        ax.annotate(text, (x, y), xytext=(4, 3), textcoords="offset points", fontsize=7)
+    a, b = _label_boxes(ax)
+    assert a.overlaps(b)
+    plt.close(fig)
+
+
+def test_a_crowded_label_is_kept_not_dropped(plot_labels):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(2, 1.5))
+    points = [(1.0, 1.0, f"label-{i}") for i in range(12)]  # one spot: nothing fits anywhere
+    ax.set_xlim(0, 2)
+    ax.set_ylim(0, 2)
+    plot_labels.place_labels(ax, points)
+    assert len(ax.texts) == 12
+    plt.close(fig)
