@@ -2,11 +2,41 @@
 
 from __future__ import annotations
 
+import importlib.util
 import logging
+import sys
+from pathlib import Path
 
 import pytest
 
 from l3prune.testing import tiny_encoder
+
+
+BENCHMARKS = Path(__file__).parent.parent / "benchmarks"
+
+
+@pytest.fixture(scope="module")
+def import_benchmark():
+    """Import a script of ``benchmarks/`` (a folder, not a package) by file name; it may import its siblings
+    (``_texts``, ``_row_time``, ...). Registered in ``sys.modules`` while the test module runs (dataclasses look
+    their module up there), forgotten afterwards."""
+    loaded: list[str] = []
+    sys.path.insert(0, str(BENCHMARKS))
+
+    def load(name: str):
+        spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        loaded.append(name)
+        spec.loader.exec_module(module)
+        return module
+
+    try:
+        yield load
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+        for name in loaded:
+            sys.modules.pop(name, None)
 
 
 @pytest.fixture

@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
 
 import pytest
 
-BENCHMARKS = Path(__file__).parent.parent / "benchmarks"
-
 
 @pytest.fixture(scope="module")
-def plot_labels():
-    spec = importlib.util.spec_from_file_location("_plot_labels", BENCHMARKS / "_plot_labels.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    yield module
-    sys.modules.pop(spec.name, None)
+def plot_labels(import_benchmark):
+    return import_benchmark("_plot_labels")
 
 
 def _label_boxes(ax):

@@ -3,24 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
-BENCHMARKS = Path(__file__).parent.parent / "benchmarks"
-
 
 @pytest.fixture(scope="module")
-def row_time():
-    spec = importlib.util.spec_from_file_location("_row_time", BENCHMARKS / "_row_time.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    yield module
-    sys.modules.pop(spec.name, None)
+def row_time(import_benchmark):
+    return import_benchmark("_row_time")
 
 
 def write_run(runs: Path, name: str, layers: int, seconds: list[float]) -> None:

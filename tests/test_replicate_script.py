@@ -4,30 +4,17 @@ logs, and a trained row with no curve is named on the figure), and a row starts 
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
 import json
 import logging
 import types
-import sys
 from pathlib import Path
 
 import pytest
 
-BENCHMARKS = Path(__file__).parent.parent / "benchmarks"
-
 
 @pytest.fixture(scope="module")
-def replicate():
-    sys.path.insert(0, str(BENCHMARKS))  # replicate.py imports its sibling _texts
-    try:
-        spec = importlib.util.spec_from_file_location("replicate", BENCHMARKS / "replicate.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = module
-        spec.loader.exec_module(module)
-        yield module
-    finally:
-        sys.path.remove(str(BENCHMARKS))
-        sys.modules.pop("replicate", None)
+def replicate(import_benchmark):
+    return import_benchmark("replicate")
 
 
 def run(config, trained=True, seed=42, layers=30):
