@@ -64,7 +64,7 @@ from pathlib import Path
 
 import torch
 
-from _plot_labels import place_labels
+from _replicate_figures import keep_loss_curves, loss_plot, pareto_plot
 from _row_time import done_steps, parse_finish_by, row_minutes, seconds_per_layer_step
 from _texts import mixed_texts
 
@@ -76,9 +76,7 @@ from l3prune.evaluation import default_suite, run_suite, write_results
 from l3prune.loading import LoadOptions, resolve
 from l3prune.layers import PruneSpec, target_num_layers
 from l3prune.pruning.criteria import CRITERIA, get_criterion
-from l3prune.safe_write import atomic_output
 from l3prune.training.config import build_config
-from l3prune.training.history import LossLog
 from l3prune.training.run import train_to_folder
 
 # A long run executes from a frozen copy of the code (a git worktree) but writes into the main checkout:
@@ -520,55 +518,6 @@ def compact(layers: list[int]) -> str:
     return ", ".join(out)
 
 
-def pareto_plot(rows: list[dict], path: Path, title: str) -> None:
-    """Average score against parameters and against throughput; seed spread as error bars.
-
-    Trained configurations that keep the first n layers (full, last-*, l3prune-*) are joined by a line:
-    the paper's quality-versus-size curve. Points with the same layers share one joined label.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
-
-    fig, axes = plt.subplots(1, 2, figsize=(14, 6))
-    all_labels = []
-    for ax, x_key, label in ((axes[0], "parameters", "parameters (millions)"),
-                             (axes[1], "texts_per_s", "encode throughput (sentences/s, CPU)")):
-        points: dict[tuple, list[dict]] = {}
-        labels: list[tuple[float, float, str]] = []
-        for r in rows:
-            if r[x_key] is not None:
-                x = r[x_key] / 1e6 if x_key == "parameters" else r[x_key]
-                points.setdefault((round(x, 3), round(r["average"], 3)), []).append(r)
-        for (x, y), same in points.items():
-            r = same[0]
-            marker = "*" if r["family"] == "minilm" else ("o" if r["trained"] else "x")
-            color = "black" if r["family"] in ("full", "last", "l3prune", "minilm") else "tab:red"
-            ax.errorbar(x, y, yerr=r["seed_std"] or 0, fmt=marker, color=color, ms=9 if marker == "*" else 5, capsize=3)
-            labels.append((x, y, " = ".join(p["config"] for p in same)))
-        curve = sorted({(x, y) for (x, y), same in points.items()
-                        if any(p["trained"] and p["family"] in ("full", "last", "l3prune") for p in same)})
-        if curve:
-            ax.plot(*zip(*curve), color="black", alpha=0.3, lw=1)
-        ax.set_xlabel(label)
-        ax.set_ylabel("average score (10 tasks, quick suite)")
-        ax.grid(alpha=0.3)
-        if x_key == "texts_per_s":  # plain numbers at 1-2-5 steps: the default minor labels print over each other
-            ax.set_xscale("log")
-            ax.xaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))
-            ax.xaxis.set_major_formatter(ScalarFormatter())
-            ax.xaxis.set_minor_formatter(NullFormatter())
-        all_labels.append((ax, labels))
-    fig.suptitle(title + "   (o trained, x untrained, * MiniLM; red: field criteria; bars: seed std)")
-    fig.tight_layout()
-    for ax, labels in all_labels:  # after the layout: the boxes are measured where they will be drawn
-        place_labels(ax, labels)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
 def result_stem(model: str, args) -> str:
     """``replicate_<model>`` for the first (40-step) study, ``replicate_<model>_s<steps>`` for the others."""
     return f"replicate_{model}" if args.budget == "40" else f"replicate_{model}_s{args.steps}"
@@ -582,59 +531,6 @@ def truncation(model: str, max_length: int) -> dict:
                                                                    for x in (t.positive, t.negative)]
     over = sum(1 for n in encoder.token_lengths(pairs) if n > max_length)
     return {"max_length": max_length, "texts": len(pairs), "truncated": over, "fraction": over / len(pairs)}
-
-
-def keep_loss_curves(results: list[dict], cache: Path, path: Path) -> dict[str, dict]:
-    """The per-step training loss of the trained seed-42 rows, kept in the results next to the scores.
-
-    A session's machine keeps no cache, so the training logs of rows trained in earlier sessions are gone; the
-    curves committed in ``path`` are merged with the logs still in the cache, and the file is rewritten.
-    """
-    curves = json.loads(path.read_text())["curves"] if path.is_file() else {}
-    for r in results:
-        if not (r["info"]["trained"] and r["info"]["seed"] == SEEDS[0]):
-            continue
-        rows = LossLog(cache / "models" / r["model_id"]).read()
-        if rows:
-            curves[r["model_id"]] = {"step": [row["step"] for row in rows],
-                                     "loss": [round(row["loss"], 4) for row in rows]}
-    with atomic_output(path, overwrite=True) as tmp:  # one line: 1000 numbers per row would be 1000 lines
-        tmp.write_text(json.dumps({"description": "training loss per step of the trained seed-42 rows "
-                                                  "(from each row's train_log.jsonl), by model_id",
-                                   "curves": curves}) + "\n", encoding="utf-8")
-    return curves
-
-
-def loss_plot(results: list[dict], curves: dict[str, dict], path: Path, title: str) -> None:
-    """The loss curves of the trained seed-42 rows on one figure (moving average of 25 steps); a row whose
-    curve was not kept is named under the plot, never silently left out."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    rows = [r for r in results if r["info"]["trained"] and r["info"]["seed"] == SEEDS[0]]
-    drawn = [r for r in rows if r["model_id"] in curves]
-    missing = [r["info"]["config"] for r in rows if r["model_id"] not in curves]
-    if not drawn:
-        return
-    fig = Figure(figsize=(9, 5.4 if missing else 5))
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-    for r in drawn:
-        curve = curves[r["model_id"]]
-        losses = curve["loss"]
-        smooth = [statistics.mean(losses[max(0, i - 24): i + 1]) for i in range(len(losses))]
-        ax.plot(curve["step"], smooth, lw=1.5, label=f"{r['info']['config']} ({r['info']['num_layers']} layers)")
-    ax.set_xlabel("step")
-    ax.set_ylabel("contrastive loss (moving average of 25 steps)")
-    ax.set_title(title, fontsize=10)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    if missing:
-        fig.text(0.01, 0.01, "no curve kept for: " + ", ".join(missing)
-                 + " (trained before the curves were committed; see docs/replication.md)", fontsize=8)
-    fig.tight_layout(rect=(0, 0.04 if missing else 0, 1, 1))
-    with atomic_output(path, overwrite=True) as tmp:
-        fig.savefig(tmp, dpi=120, format="png")
 
 
 def report(model: str, results: list[dict], speed: dict | None, sel: dict, args, cache: Path) -> list[Path]:
@@ -678,9 +574,10 @@ def report(model: str, results: list[dict], speed: dict | None, sel: dict, args,
     written = [stem.with_suffix(".json"), md, png]
     if args.budget != "40":
         kept = stem.with_name(stem.name + "_loss_curves.json")
-        curves = keep_loss_curves(results, cache, kept)
+        curves = keep_loss_curves(results, cache, kept, seed=SEEDS[0])
         loss = stem.with_name(stem.name + "_loss.png")
-        loss_plot(results, curves, loss, f"{model}: training loss, {args.steps} steps x {args.batch_size}, seed {SEEDS[0]}")
+        loss_plot(results, curves, loss, f"{model}: training loss, {args.steps} steps x {args.batch_size}, seed {SEEDS[0]}",
+                  seed=SEEDS[0])
         written += [kept, loss]
     log.info("wrote %s", md)
     return written

@@ -17,6 +17,11 @@ def replicate(import_benchmark):
     return import_benchmark("replicate")
 
 
+@pytest.fixture(scope="module")
+def figures(import_benchmark):
+    return import_benchmark("_replicate_figures")
+
+
 def run(config, trained=True, seed=42, layers=30):
     model_id = f"{config}-s{seed}" if trained else config
     return {"model_id": model_id, "info": {"config": config, "trained": trained, "seed": seed, "num_layers": layers}}
@@ -29,14 +34,14 @@ def write_log(cache: Path, model_id: str, losses: list[float]) -> None:
         "".join(json.dumps({"step": i + 1, "loss": loss, "lr": 1e-4}) + "\n" for i, loss in enumerate(losses)))
 
 
-def test_kept_curves_are_merged_with_fresh_logs(replicate, tmp_path):
+def test_kept_curves_are_merged_with_fresh_logs(figures, tmp_path):
     kept = tmp_path / "curves.json"
     kept.write_text(json.dumps({"curves": {"full-s42": {"step": [1, 2], "loss": [2.0, 1.0]}}}))
     write_log(tmp_path / "cache", "l3prune-small-s42", [3.0, 2.123456, 1.5])
     write_log(tmp_path / "cache", "full-s7", [9.0])  # only seed 42 is plotted, so only it is kept
     results = [run("full-untrained", trained=False), run("full"), run("l3prune-small", layers=7), run("full", seed=7)]
 
-    curves = replicate.keep_loss_curves(results, tmp_path / "cache", kept)
+    curves = figures.keep_loss_curves(results, tmp_path / "cache", kept, seed=42)
 
     assert set(curves) == {"full-s42", "l3prune-small-s42"}
     assert curves["full-s42"] == {"step": [1, 2], "loss": [2.0, 1.0]}  # the committed curve survives
@@ -44,15 +49,15 @@ def test_kept_curves_are_merged_with_fresh_logs(replicate, tmp_path):
     assert json.loads(kept.read_text())["curves"] == curves
 
 
-def test_a_fresh_log_replaces_its_kept_curve(replicate, tmp_path):
+def test_a_fresh_log_replaces_its_kept_curve(figures, tmp_path):
     kept = tmp_path / "curves.json"
     kept.write_text(json.dumps({"curves": {"full-s42": {"step": [1], "loss": [5.0]}}}))
     write_log(tmp_path / "cache", "full-s42", [1.0, 0.5])
-    curves = replicate.keep_loss_curves([run("full")], tmp_path / "cache", kept)
+    curves = figures.keep_loss_curves([run("full")], tmp_path / "cache", kept, seed=42)
     assert curves["full-s42"]["loss"] == [1.0, 0.5]
 
 
-def test_a_row_without_a_curve_is_named_on_the_figure(replicate, tmp_path, monkeypatch):
+def test_a_row_without_a_curve_is_named_on_the_figure(figures, tmp_path, monkeypatch):
     texts = []
     from matplotlib.figure import Figure
 
@@ -61,15 +66,15 @@ def test_a_row_without_a_curve_is_named_on_the_figure(replicate, tmp_path, monke
     results = [run("full"), run("l3prune-small", layers=7), run("last-drop80", layers=6)]
     curves = {"full-s42": {"step": [1, 2, 3], "loss": [2.0, 1.5, 1.0]}}
 
-    replicate.loss_plot(results, curves, tmp_path / "loss.png", "test")
+    figures.loss_plot(results, curves, tmp_path / "loss.png", "test", seed=42)
 
     assert (tmp_path / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert texts == ["no curve kept for: l3prune-small, last-drop80 (trained before the curves were committed; "
                      "see docs/replication.md)"]
 
 
-def test_no_curve_at_all_writes_no_figure(replicate, tmp_path):
-    replicate.loss_plot([run("full")], {}, tmp_path / "loss.png", "test")
+def test_no_curve_at_all_writes_no_figure(figures, tmp_path):
+    figures.loss_plot([run("full")], {}, tmp_path / "loss.png", "test", seed=42)
     assert not (tmp_path / "loss.png").exists()
 
 
@@ -182,3 +187,22 @@ def test_a_stopped_full_suite_resumes_and_is_not_read_as_a_result(replicate, tmp
     assert all(text.startswith("b") for batch in encoded for text in batch)  # A was not encoded again
     assert not (tmp_path / "full-suite-progress" / "l3prune-small-s42.json").exists()
     assert [r["model_id"] for r in replicate.full_suite_rows(tmp_path)] == ["l3prune-small-s42"]
+
+
+def test_the_pareto_plot_labels_every_point_once(figures, tmp_path, monkeypatch):
+    labelled = []
+    original = figures.place_labels
+    monkeypatch.setattr(figures, "place_labels", lambda ax, labels: labelled.append([t for _, _, t in labels])
+                        or original(ax, labels))
+    row = lambda config, params, avg, speed, trained=True, family="last": {  # noqa: E731
+        "config": config, "family": family, "trained": trained, "parameters": params, "texts_per_s": speed,
+        "average": avg, "seed_std": None}
+    rows = [row("full", 135e6, 77.14, 13.4, family="full"), row("l3prune-small", 53e6, 69.89, 57.7, family="l3prune"),
+            row("last-drop75", 53e6, 69.89, 57.7),  # the same layers: one point, one joined label
+            row("minilm", 22.7e6, 81.65, None, trained=False, family="minilm")]  # no throughput: left panel only
+
+    figures.pareto_plot(rows, tmp_path / "pareto.png", "test")
+
+    assert (tmp_path / "pareto.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert labelled == [["full", "l3prune-small = last-drop75", "minilm"], ["full", "l3prune-small = last-drop75"]]
+    assert [p.name for p in tmp_path.iterdir()] == ["pareto.png"]  # written through a temporary file, none left
