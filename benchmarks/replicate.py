@@ -26,7 +26,8 @@ most the row in progress.
 
 The paper budget also evaluates the trained full, large and small rows (seed 42) on the full suite (every
 text of the ten tasks), right after their quick suite; those results are cached apart and reported in their
-own table.
+own table. Where seed 42's model was lost before its full suite ran, the first other seed trained takes its
+place there, named in the table (``wants_full_suite``).
 
 Writes benchmarks/results/replicate_<model><suffix>.{json,md}, _pareto.png and (trained rows) _loss.png, with the
 per-step losses behind it in _loss_curves.json (the cache, training logs included, does not outlive a machine).
@@ -87,7 +88,7 @@ CACHE = ROOT / ".cache" / "replicate"
 FIELD_CRITERIA = ("block_influence", "angular", "perplexity", "taylor")
 SEEDS = (42, 7, 1234)
 SUBSAMPLE = QUICK_SIZES  # the library's quick suite: the same seeded subsample for every configuration
-FULL_SUITE_ROWS = ("full", "l3prune-large", "l3prune-small")  # also evaluated on the full suite (paper budget, seed 42)
+FULL_SUITE_ROWS = ("full", "l3prune-large", "l3prune-small")  # also on the full suite (paper budget, seed 42)
 log = logging.getLogger("replicate")
 
 
@@ -299,8 +300,18 @@ def run_config(cfg: Config, model: str, args, tasks, cache: Path) -> dict:
     return result
 
 
-def wants_full_suite(cfg: Config, args) -> bool:
-    return args.budget != "40" and cfg.trained and cfg.seed == SEEDS[0] and cfg.name in FULL_SUITE_ROWS
+def wants_full_suite(cfg: Config, args, cache: Path) -> bool:
+    """Seed 42 of full, large and small goes on the full suite. A row whose seed-42 model is gone from the cache
+    (lost with a machine before its full suite ran: SmolLM2's full) takes the first other seed trained, rather
+    than retraining seed 42 for hours; the full-suite table names that seed."""
+    if args.budget == "40" or not cfg.trained or cfg.name not in FULL_SUITE_ROWS:
+        return False
+    if cfg.seed == SEEDS[0]:
+        return True
+    if (cache / "models" / score_key(cfg.name, SEEDS[0], True)).is_dir():
+        return False  # seed 42's own full suite can still run
+    return not any(json.loads(p.read_text())["info"]["config"] == cfg.name
+                   for p in (cache / "full-suite").glob("*.json"))
 
 
 def run_full_suite(cfg: Config, args, cache: Path) -> dict | None:
@@ -356,7 +367,7 @@ def fits(cfg: Config, args, cache: Path) -> bool:
     key = score_key(cfg.name, cfg.seed, cfg.trained)
     need = row_minutes(model=args.model, layers=len(cfg.layers), steps=args.steps,
                        done_steps=done_steps(cache / "runs" / key), seconds_per_layer=rate,
-                       full_suite=wants_full_suite(cfg, args))
+                       full_suite=wants_full_suite(cfg, args, cache))
     left = (args.finish_by - datetime.datetime.now()).total_seconds() / 60
     if need > left:
         log.warning("%s is not started: it needs about %.0f min (%.2f s per step and layer, from %s) and %.0f min "
@@ -482,9 +493,10 @@ def markdown(rows: list[dict], meta: dict) -> str:
 
 
 def full_suite_rows(cache: Path) -> list[dict]:
-    """The full-suite results of this budget (trained full/large/small, seed 42), in FULL_SUITE_ROWS order."""
+    """The full-suite results of this budget (trained full/large/small, seed 42 unless its model was lost), in
+    FULL_SUITE_ROWS order, then by seed."""
     found = [json.loads(p.read_text()) for p in sorted((cache / "full-suite").glob("*.json"))]
-    return sorted(found, key=lambda r: FULL_SUITE_ROWS.index(r["info"]["config"]))
+    return sorted(found, key=lambda r: (FULL_SUITE_ROWS.index(r["info"]["config"]), SEEDS.index(r["info"]["seed"])))
 
 
 def full_suite_markdown(full_suite: list[dict]) -> list[str]:
@@ -492,11 +504,12 @@ def full_suite_markdown(full_suite: list[dict]) -> list[str]:
     if not full_suite:
         return []
     head = ["config", "layers"] + [SHORT.get(t, t) for t in TASK_ORDER] + ["avg", "minutes"]
-    lines = ["", "## The full suite (every text of the ten tasks; seed 42)", "",
+    lines = ["", "## The full suite (every text of the ten tasks; seed 42 unless marked)", "",
              f"Max length {full_suite[0]['info']['eval_max_length']}, dtype {full_suite[0]['info']['eval_dtype']}. "
              "all-MiniLM-L6-v2 and the untrained model: `eval_baselines_full.md` (fp32).", "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    rows = [(r["info"]["config"], str(r["info"]["num_layers"]), r, f"{r['config_seconds'] / 60:.0f}") for r in full_suite]
+    rows = [(r["info"]["config"] + ("" if r["info"]["seed"] == SEEDS[0] else f" (seed {r['info']['seed']})"),
+             str(r["info"]["num_layers"]), r, f"{r['config_seconds'] / 60:.0f}") for r in full_suite]
     baselines = RESULTS / "eval_baselines_full.json"
     if baselines.is_file():
         rows += [(name, "", r, "") for name, r in json.loads(baselines.read_text())["rows"].items()]
@@ -745,7 +758,7 @@ def main() -> None:
                 commit(written, f"replicate {args.model}, {args.steps} steps: {result['model_id']} "
                                 f"(average {result['average_main_score']:.2f})")
             full_file = cache / "full-suite" / f"{result['model_id']}.json"
-            if wants_full_suite(cfg, args) and not full_file.is_file() and run_full_suite(cfg, args, cache):
+            if wants_full_suite(cfg, args, cache) and not full_file.is_file() and run_full_suite(cfg, args, cache):
                 written = report_so_far(args.model, results, configs[index + 1:], sel, args, cache)
                 if args.commit and written:
                     commit(written, f"replicate {args.model}, {args.steps} steps: {result['model_id']} on the full suite")

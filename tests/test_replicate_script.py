@@ -206,3 +206,26 @@ def test_the_pareto_plot_labels_every_point_once(figures, tmp_path, monkeypatch)
     assert (tmp_path / "pareto.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert labelled == [["full", "l3prune-small = last-drop75", "minilm"], ["full", "l3prune-small = last-drop75"]]
     assert [p.name for p in tmp_path.iterdir()] == ["pareto.png"]  # written through a temporary file, none left
+
+
+def test_a_lost_seed_42_model_hands_its_full_suite_to_the_next_seed(replicate, tmp_path):
+    args = types.SimpleNamespace(budget="paper")
+    full = lambda seed: replicate.Config("full", "full", list(range(30)), True, seed)  # noqa: E731
+    small7 = replicate.Config("l3prune-small", "l3prune", list(range(7)), True, 7)
+    (tmp_path / "full-suite").mkdir()
+    (tmp_path / "models" / "l3prune-small-s42").mkdir(parents=True)
+
+    assert replicate.wants_full_suite(full(42), args, tmp_path)
+    assert replicate.wants_full_suite(full(7), args, tmp_path)  # seed 42's model is not in the cache
+    assert not replicate.wants_full_suite(small7, args, tmp_path)  # seed 42's model is: it runs its own
+    assert not replicate.wants_full_suite(replicate.Config("first-2", "first", [0, 1], True, 7), args, tmp_path)
+    assert not replicate.wants_full_suite(full(7), types.SimpleNamespace(budget="40"), tmp_path)
+
+    done = {"model_id": "full-s7", "info": {"config": "full", "seed": 7, "num_layers": 30, "eval_max_length": 128,
+                                            "eval_dtype": "bf16"},
+            "tasks": {"STSBenchmark": {"main_score": 80.0}}, "average_main_score": 80.0, "config_seconds": 600}
+    (tmp_path / "full-suite" / "full-s7.json").write_text(json.dumps(done))
+    assert not replicate.wants_full_suite(full(1234), args, tmp_path)  # one seed of a row on the full suite
+
+    table = "\n".join(replicate.full_suite_markdown(replicate.full_suite_rows(tmp_path)))
+    assert "| full (seed 7) | 30 | 80.0 |" in table
