@@ -37,9 +37,9 @@ A long run should execute a frozen copy of the code, so edits to the checkout do
 
 Configurations of the 40-step budget, in the order they run (the most important first, so a stopped run
 still says something): the untrained full model and all-MiniLM-L6-v2; the full model and L3Prune small/large
-trained; ``last`` at drop fractions 0.25/0.5/0.75; untrained pruned models (what training recovers); the four field criteria
-at 50% depth; a second and a third seed for full and large; the criteria at the depth of ``large``;
-``last`` at 0.8. A configuration whose kept layers equal an earlier one's (same seed) reuses its scores.
+trained; ``last`` at drop fractions 0.25/0.5/0.75; untrained pruned models (what training recovers); the
+four field criteria at 50% depth; a second and a third seed for full and large; the criteria at the depth
+of ``large``; ``last`` at 0.8. A configuration whose kept layers equal an earlier one's (same seed) reuses its scores.
 
 Every trained configuration of a budget gets the same training (``--steps`` x ``--batch-size`` shipped
 triplets, max length ``--train-max-length``, LoRA r16, lr 2e-4, ``--warmup`` warm-up steps, then ``--schedule``:
