@@ -23,22 +23,22 @@ def place_labels(ax, labels: list[tuple[float, float, str]], fontsize: float = 7
     centres = [ax.transData.transform((x, y)) for x, y, _ in labels]
     hx, hy = MARKER_HALF
     markers = [Bbox.from_extents(cx - hx, cy - hy, cx + hx, cy + hy) for cx, cy in centres]
+
+    def annotate(x, y, text, candidate):
+        dx, dy, ha, va = candidate
+        note = ax.annotate(text, (x, y), xytext=(dx, dy), textcoords="offset points", fontsize=fontsize,
+                           ha=ha, va=va)
+        return note, note.get_window_extent(renderer)
+
     placed: list[Bbox] = []
     for i, (x, y, text) in enumerate(labels):
         obstacles = placed + markers[:i] + markers[i + 1:]
-        for n, (dx, dy, ha, va) in enumerate(CANDIDATES):
-            note = ax.annotate(text, (x, y), xytext=(dx, dy), textcoords="offset points", fontsize=fontsize,
-                               ha=ha, va=va)
-            box = note.get_window_extent(renderer)
+        for candidate in CANDIDATES:
+            note, box = annotate(x, y, text, candidate)
             fits = inside.x0 <= box.x0 and box.x1 <= inside.x1 and inside.y0 <= box.y0 and box.y1 <= inside.y1
             if fits and not any(box.overlaps(other) for other in obstacles):
                 break
-            if n < len(CANDIDATES) - 1:
-                note.remove()
-        else:  # crowded everywhere: the usual place, overlap and all
             note.remove()
-            dx, dy, ha, va = CANDIDATES[0]
-            note = ax.annotate(text, (x, y), xytext=(dx, dy), textcoords="offset points", fontsize=fontsize,
-                               ha=ha, va=va)
-            box = note.get_window_extent(renderer)
+        else:  # crowded everywhere: the usual place, overlap and all
+            note, box = annotate(x, y, text, CANDIDATES[0])
         placed.append(box)
