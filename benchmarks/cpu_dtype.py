@@ -23,6 +23,7 @@ from pathlib import Path
 
 import torch
 
+from _machine import machine, with_machine
 from matmul_rate import matmul_gflops
 
 from l3prune.data import load_triplets
@@ -30,7 +31,7 @@ from l3prune.encoder import LLMEncoder
 from l3prune.loading import default_dtype, dtype_name, resolve
 from l3prune.pruning.scan import scan_layers
 from l3prune.resources import resource_path
-from l3prune.safe_write import write_json
+from l3prune.safe_write import write_json, write_text
 from l3prune.training import TrainConfig, Trainer
 from l3prune.training.loop import triplet_texts
 
@@ -177,7 +178,7 @@ def main() -> None:
     depths = [int(k) for k in args.depths.split(",")]
     dtypes = ("fp32", "auto")
     peak = {name: matmul_gflops(dt) for name, dt in (("fp32", torch.float32), ("bf16", torch.bfloat16))}
-    result = {"model": args.model, "threads": torch.get_num_threads(), "torch": torch.__version__,
+    result = {"model": args.model, "threads": torch.get_num_threads(), "torch": torch.__version__, "machine": machine(),
               "auto_means": dtype_name(default_dtype("cpu")), "depths": depths, "matmul_gflops": peak,
               "settings": {"texts": args.texts, "encode_batch": args.encode_batch, "repeats": args.repeats,
                            "train_batch": args.train_batch, "max_length": args.max_length, "warmup": args.warmup,
@@ -187,7 +188,7 @@ def main() -> None:
     result["train"] = train_part(ref, depths, args.train_batch, args.max_length, args.warmup, args.steps, dtypes)
     write_json(RESULTS / "cpu_dtype.json", result, overwrite=True)
     text = markdown(result)
-    (RESULTS / "cpu_dtype.md").write_text(text, encoding="utf-8")
+    write_text(RESULTS / "cpu_dtype.md", with_machine(text, result["machine"]), overwrite=True)
     print(text)
 
 

@@ -19,10 +19,11 @@ from pathlib import Path
 import torch
 
 from _interleaved import interleaved_step_seconds
+from _machine import machine, with_machine
 
 from l3prune.data import load_triplets
 from l3prune.encoder import LLMEncoder
-from l3prune.safe_write import write_json
+from l3prune.safe_write import write_json, write_text
 from l3prune.training import TrainConfig, Trainer
 from l3prune.training.length_chunks import TRAIN_CHUNKS, length_sorted_chunks
 from l3prune.training.loop import triplet_texts
@@ -73,7 +74,7 @@ def main() -> None:
     payload = {"model": args.model, "layers": args.layers, "batch_size": args.batch_size,
                "max_length": args.max_length, "dtype": str(trainers[0].encoder.dtype).replace("torch.", ""),
                "threads": torch.get_num_threads(), "warmup": args.warmup, "chunks": TRAIN_CHUNKS,
-               "torch": torch.__version__,
+               "torch": torch.__version__, "machine": machine(),
                "tokens": {"one_padded_pass": padded, "length_sorted_chunks": chunked, "real": real},
                "rows": [{"variant": v, "seconds": s, "median_s_per_step": m} for v, s, m in zip(variants, seconds, medians)],
                "speedup": medians[1] / medians[0]}
@@ -89,7 +90,7 @@ def main() -> None:
         lines.append(f"| {v} | {m:.2f} | {n} ({100 * n / padded:.0f}%) | {s} |")
     lines += ["", f"Real (unpadded) tokens: {real} ({100 * real / padded:.0f}% of one padded pass). "
               f"Speed-up: **{payload['speedup']:.2f}x**."]
-    stem.with_suffix(".md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    write_text(stem.with_suffix(".md"), with_machine("\n".join(lines), payload["machine"]), overwrite=True)
     print("\n".join(lines))
 
 

@@ -17,6 +17,9 @@ from pathlib import Path
 
 import torch
 
+from _machine import machine
+from l3prune.safe_write import write_json
+
 DTYPES = {"bf16": torch.bfloat16, "fp32": torch.float32, "fp16": torch.float16}
 
 
@@ -62,10 +65,10 @@ def main() -> None:
     rates = {name: matmul_gflops(DTYPES[name], args.device, tuple(args.shape)) for name in args.dtype}
     cuda = torch.device(args.device).type == "cuda"
     result = {"device": torch.cuda.get_device_name() if cuda else f"CPU, {torch.get_num_threads()} threads",
-              "shape": args.shape, "gflops": rates, "torch": torch.__version__}
+              "shape": args.shape, "gflops": rates, "torch": torch.__version__, "machine": machine()}
     print(json.dumps(result))
     if args.out:
-        Path(args.out).with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
+        write_json(Path(args.out).with_suffix(".json"), result, overwrite=True)
 
 
 if __name__ == "__main__":

@@ -22,9 +22,11 @@ from pathlib import Path
 import torch
 
 from _texts import mixed_texts
+from _machine import machine, with_machine
 
 from l3prune.encoder import LLMEncoder
 from l3prune.loading import resolve
+from l3prune.safe_write import write_json, write_text
 
 RESULTS = Path(__file__).parent / "results"
 MEMORY_PROBE = """
@@ -129,9 +131,9 @@ def main() -> None:
                          "tokenizer_mb": tokenizer_mb, "direct_minus_tokenizer_mb": weights_peak,
                          "target_met": weights_peak <= bound, "target_met_with_tokenizer": direct["peak_growth_mb"] <= bound})
 
-    result = {"model": args.model, "device": "cpu", **run_info, "throughput": rows, "memory": mem_rows}
+    result = {"model": args.model, "device": "cpu", **run_info, "machine": machine(), "throughput": rows, "memory": mem_rows}
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "perf.json").write_text(json.dumps(result, indent=2) + "\n")
+    write_json(RESULTS / "perf.json", result, overwrite=True)
     write_markdown(result)
     plot(rows)
 
@@ -156,7 +158,7 @@ def write_markdown(result: dict) -> None:
                      f"{r['direct']['resident_after_mb']:.0f} | {r['full_then_prune']['peak_growth_mb']:.0f} | "
                      f"{r['bound_mb']:.0f} | {'yes' if r['target_met'] else 'NO'} | "
                      f"{'yes' if r['target_met_with_tokenizer'] else 'NO'} |")
-    (RESULTS / "perf.md").write_text("\n".join(lines) + "\n")
+    write_text(RESULTS / "perf.md", with_machine("\n".join(lines), result["machine"]), overwrite=True)
 
 
 def plot(rows: list[dict]) -> None:

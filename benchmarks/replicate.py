@@ -65,6 +65,7 @@ from pathlib import Path
 
 import torch
 
+from _machine import machine, machine_line
 from _replicate_figures import keep_loss_curves, loss_plot, pareto_plot
 from _row_time import done_steps, parse_finish_by, row_minutes, seconds_per_layer_step
 from _texts import mixed_texts
@@ -259,7 +260,7 @@ def run_config(cfg: Config, model: str, args, tasks, cache: Path) -> dict:
     log.info("=== %s (%s layers, %s)", key, "n/a" if cfg.layers is None else len(cfg.layers),
              "trained" if cfg.trained else "untrained")
     info = {"config": cfg.name, "family": cfg.family, "seed": cfg.seed, "trained": cfg.trained, "note": cfg.note,
-            **cfg.extra}
+            **cfg.extra, "machine": machine()}  # where the row ran: AMX or not changes its minutes, not its scores
     start = time.perf_counter()
     if cfg.family == "minilm":
         encoder = SentenceTransformerEncoder("minilm")
@@ -331,7 +332,7 @@ def run_full_suite(cfg: Config, args, cache: Path) -> dict | None:
     start = time.perf_counter()
     encoder = LLMEncoder.from_pretrained(folder, max_length=args.eval_max_length, dtype=args.dtype, device="cpu")
     info = {"config": cfg.name, "seed": cfg.seed, "num_layers": len(cfg.layers), "suite": "full",
-            "eval_dtype": encoder.info()["dtype"], "eval_max_length": args.eval_max_length}
+            "eval_dtype": encoder.info()["dtype"], "eval_max_length": args.eval_max_length, "machine": machine()}
     progress = cache / "full-suite-progress" / f"{key}.json"  # a stopped full suite resumes after its last task
     result = run_suite(encoder, default_suite(), model_id=key, batch_size=args.eval_batch_size, info=info,
                        progress_file=progress)
@@ -427,7 +428,7 @@ def measure_throughput(model: str, depths: list[int], args, cache: Path) -> dict
             times[k].append(time.perf_counter() - start)
     out = {"texts": len(texts), "batch_size": args.eval_batch_size, "repeats": args.speed_repeats,
            "dtype": encoders[depths[0]].info()["dtype"],
-           "threads": torch.get_num_threads(), "texts_per_s": {str(k): len(texts) / statistics.median(t)
+           "threads": torch.get_num_threads(), "machine": machine(), "texts_per_s": {str(k): len(texts) / statistics.median(t)
                                                                for k, t in times.items()}}
     _atomic_json(throughput_file(cache), out)
     return out
@@ -490,6 +491,17 @@ def markdown(rows: list[dict], meta: dict) -> str:
             lines.append(f"- {r['config']}: {compact(r['kept_layers'])}")
     lines += full_suite_markdown(meta.get("full_suite", []))
     return "\n".join(lines) + "\n"
+
+
+def throughput_text(speed: dict | None, args) -> str:
+    """How the speed column was measured, with the machine where the measurement recorded it."""
+    if not speed:
+        return "Throughput: not measured yet."
+    text = (f"Throughput: {speed['texts']} mixed texts, batch {args.eval_batch_size}, median of {args.speed_repeats}, "
+            f"one process, {speed['threads']} threads, dtype {speed.get('dtype', 'fp32')}.")
+    if "machine" in speed:  # measured before 2026-12-02: not recorded
+        text += " " + machine_line(speed["machine"], label="Throughput machine")
+    return text
 
 
 def full_suite_rows(cache: Path) -> list[dict]:
@@ -565,9 +577,7 @@ def report(model: str, results: list[dict], speed: dict | None, sel: dict, args,
               f"max length {args.eval_max_length}, batch {args.eval_batch_size}, dtype {args.dtype}; main score x100 per task (STS Spearman, "
               f"msmarco nDCG@10 over the subsampled corpus, Banking77 accuracy and V-measure, MRPC max AP, WikiQA MAP). "
               f"L3Prune small/large from the scan in {sel.get('scan_file', f'scan_{model}.json')} ({sel['scan_settings']}). "
-              f"Field criteria: 64 calibration texts. Throughput: {speed['texts'] if speed else '?'} mixed texts, batch "
-              f"{args.eval_batch_size}, median of {args.speed_repeats}, one process, "
-              f"{speed['threads'] if speed else '?'} threads, dtype {speed.get('dtype', 'fp32') if speed else '?'}. "
+              f"Field criteria: 64 calibration texts. {throughput_text(speed, args)} "
               "Δ vs full: against the mean of the trained full model's seeds.")
     full_suite = full_suite_rows(cache)
     meta = {"model": model, "layers": sel["layers"], "budget_text": budget, "full_suite": full_suite}

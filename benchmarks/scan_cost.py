@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import logging
 import time
 from pathlib import Path
@@ -27,10 +26,13 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from _machine import machine, with_machine
+
 from l3prune.data import load_triplets
 from l3prune.encoder import LLMEncoder
 from l3prune.losses import contrastive_loss_per_example
 from l3prune.pruning.scan import scan_layers, scan_sampler, triplet_features
+from l3prune.safe_write import write_json, write_text
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -117,6 +119,7 @@ def main() -> None:
     L = encoder.num_layers
     result = {
         "model": args.model, "layers": L, "device": "cpu", "dtype": "float32", "threads": torch.get_num_threads(),
+        "machine": machine(),
         "sample": {"num_batches": num_batches, "batch_size": args.batch_size, "max_length": args.max_length,
                    "texts": 3 * num_batches * args.batch_size, "data": "shipped triplets"},
         "scan_timings": "mean of scans interleaved with the naive depths (before depths 1, 6, 11, ...)",
@@ -138,7 +141,7 @@ def main() -> None:
         "small": profile.small, "large": profile.large,
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "scan_cost.json").write_text(json.dumps(result, indent=2) + "\n")
+    write_json(RESULTS / "scan_cost.json", result, overwrite=True)
     md = [
         f"# Scan cost: one pass vs a model per depth ({args.model}, {L} layers)",
         "",
@@ -164,7 +167,7 @@ def main() -> None:
         f"{'met' if result['scan_target_met'] else 'NOT met'}). The scan's extra work is the final norm, pooling "
         "and loss at every depth instead of once; the layers run once either way.",
     ]
-    (RESULTS / "scan_cost.md").write_text("\n".join(md) + "\n")
+    write_text(RESULTS / "scan_cost.md", with_machine("\n".join(md), result["machine"]), overwrite=True)
     logging.info("CPU: scan %.1fs, naive %.1fs (%.1fx); max diff %.2e", scan_cpu, naive_cpu, naive_cpu / scan_cpu, diff)
 
 

@@ -27,10 +27,11 @@ import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from _interleaved import interleaved_step_seconds
+from _machine import machine, with_machine
 
 from l3prune.data import load_triplets
 from l3prune.encoder import LLMEncoder
-from l3prune.safe_write import write_json
+from l3prune.safe_write import write_json, write_text
 from l3prune.training import TrainConfig, Trainer
 from l3prune.training import adapters, loop
 
@@ -107,7 +108,8 @@ def main() -> None:
         del trainers
     base = next(r["median_s_per_step"] for r in rows if r["dtype"] == "fp32" and r["variant"] == "none of the changes")
     payload = {"model": args.model, "layers": args.layers, "batch_size": args.batch_size, "max_length": args.max_length,
-               "threads": torch.get_num_threads(), "warmup": args.warmup, "torch": torch.__version__, "rows": rows}
+               "threads": torch.get_num_threads(), "warmup": args.warmup, "torch": torch.__version__, "machine": machine(),
+               "rows": rows}
     write_json(RESULTS / "train_step_ablation.json", payload, overwrite=True)
     lines = [f"# Training step: what each change buys ({args.model}, {args.layers} layers)", "",
              f"Batch {args.batch_size} triplets, max length {args.max_length}, {payload['threads']} threads, "
@@ -119,7 +121,7 @@ def main() -> None:
     for r in rows:
         lines.append(f"| {r['group']} | {r['dtype']} | {r['variant']} | {r['median_s_per_step']:.2f} | "
                      f"{r['vs_all_changes_in_group']:.2f} | {base / r['median_s_per_step']:.2f}x | {r['seconds']} |")
-    (RESULTS / "train_step_ablation.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    write_text(RESULTS / "train_step_ablation.md", with_machine("\n".join(lines), payload["machine"]), overwrite=True)
 
 
 if __name__ == "__main__":

@@ -20,9 +20,11 @@ from pathlib import Path
 
 import torch
 
+from _machine import machine, with_machine
+
 from l3prune.data import load_triplets
 from l3prune.encoder import LLMEncoder
-from l3prune.safe_write import write_json
+from l3prune.safe_write import write_json, write_text
 from l3prune.training import TrainConfig, Trainer
 
 RESULTS = Path(__file__).parent / "results"
@@ -72,7 +74,7 @@ def main() -> None:
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     rows = [{"kind": k, "tensors": count[k], "bytes": b} for k, b in by_kind.most_common()]
     payload = {"model": args.model, "layers": args.layers, "dtype": args.dtype, "batch_size": args.batch_size,
-               "max_length": args.max_length, "threads": torch.get_num_threads(), "torch": torch.__version__,
+               "max_length": args.max_length, "threads": torch.get_num_threads(), "torch": torch.__version__, "machine": machine(),
                "seconds": seconds, "weights_bytes": weights, "rss_after_load_bytes": rss_loaded, "peak_rss_bytes": rss,
                "largest_step": step, "saved_for_backward_bytes": total, "saved": rows}
     write_json(RESULTS / f"train_step_memory_{args.label}.json", payload, overwrite=True)
@@ -87,7 +89,8 @@ def main() -> None:
              f"**{total / gib:.2f} GiB**.", f"- Seconds per step: {seconds}.", "",
              "| saved tensors (dtype, last dimension) | count | GiB |", "|---|---:|---:|"]
     lines += [f"| {r['kind']} | {r['tensors']} | {r['bytes'] / gib:.3f} |" for r in rows[:15]]
-    (RESULTS / f"train_step_memory_{args.label}.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    write_text(RESULTS / f"train_step_memory_{args.label}.md", with_machine("\n".join(lines), payload["machine"]),
+               overwrite=True)
     print("\n".join(lines))
 
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import logging
 import platform
 import statistics
@@ -29,8 +28,11 @@ from pathlib import Path
 
 import torch
 
+from _machine import machine, with_machine
+
 from l3prune.data import Triplet
 from l3prune.encoder import EncoderSettings, LLMEncoder
+from l3prune.safe_write import write_json, write_text
 from l3prune.training import TrainConfig, Trainer
 
 RESULTS = Path(__file__).parent / "results"
@@ -154,10 +156,11 @@ def main() -> None:
     device = torch.cuda.get_device_name() if cuda else f"CPU, {torch.get_num_threads()} torch threads"
     result = {"model": model, "device": device, "batch_size": args.batch_size, "length": args.length,
               "rounds": args.rounds, "gradient_checkpointing": args.gradient_checkpointing, "lora_r": 16,
-              "speed_only": random_init, "torch": torch.__version__, "python": platform.python_version(), "rows": rows}
+              "speed_only": random_init, "torch": torch.__version__, "python": platform.python_version(), "machine": machine(),
+              "rows": rows}
     out = Path(args.out or RESULTS / ("train_step_time_gpu_speed_only" if random_init else "train_step_time"))
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
+    write_json(out.with_suffix(".json"), result, overwrite=True)
     title = f"# Training step time vs layers kept: {model}, {device}" + (" (SPEED ONLY: random weights)" if random_init else "")
     lines = [title, "",
              f"Batch {args.batch_size} triplets x 3 texts of {args.length} tokens, LoRA r16, gradient checkpointing "
@@ -168,7 +171,7 @@ def main() -> None:
     for r in rows:
         lines.append(f"| {r['layers']} | {r['median_s_per_step']:.3f} | {r['relative_to_full']:.2f} | "
                      f"{r['layer_ratio']:.2f} |" + (f" {r['peak_memory_gib']:.1f} |" if peak_gb else ""))
-    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    write_text(out.with_suffix(".md"), with_machine("\n".join(lines), result["machine"]), overwrite=True)
     print("\n".join(lines))
 
 

@@ -29,9 +29,11 @@ import numpy as np
 import torch
 
 from _texts import mixed_texts
+from _machine import machine, with_machine
 
 from l3prune.encoder import LLMEncoder
 from l3prune.export import export_sentence_transformers
+from l3prune.safe_write import write_json, write_text
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -93,7 +95,7 @@ def main() -> None:
     result = {
         "model": args.model, "layers": native.num_layers, "pooling": native.settings.pooling,
         "st_pooling_module": pooling_module, "texts": len(texts), "batch_size": args.batch_size,
-        "repeats": args.repeats, "torch_threads": torch.get_num_threads(),
+        "repeats": args.repeats, "torch_threads": torch.get_num_threads(), "machine": machine(),
         "load_average": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "min_cosine_native_vs_st": worst(names[0], names[1]),
         "min_cosine_native_vs_st_bf16": worst(names[2], names[3]),
@@ -105,10 +107,10 @@ def main() -> None:
                      for name, times in seconds.items()},
     }
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "vs_sentence_transformers.json").write_text(json.dumps(result, indent=2) + "\n")
+    write_json(RESULTS / "vs_sentence_transformers.json", result, overwrite=True)
     rows = [f"| {name} | {r['sentences_per_s']} | {', '.join(map(str, r['seconds']))} |"
             for name, r in result["encoders"].items()]
-    (RESULTS / "vs_sentence_transformers.md").write_text("\n".join([
+    write_text(RESULTS / "vs_sentence_transformers.md", with_machine("\n".join([
         f"# Native encoder vs stock sentence-transformers ({args.model}, {native.num_layers} layers, CPU)",
         "",
         f"{len(texts)} mixed short/long texts, batch {args.batch_size}, {torch.get_num_threads()} torch threads, "
@@ -128,7 +130,7 @@ def main() -> None:
         f"{args.batch_size}, {result['min_cosine_native_bf16_batch1_vs_batched']:.6f}. The two loaders compute the same "
         "thing; what differs in batches is the padding (native left, ST right), and bf16 rounding depends on the "
         "padded shape.",
-    ]) + "\n")
+    ]), result["machine"]), overwrite=True)
     logging.info("wrote %s", RESULTS / "vs_sentence_transformers.md")
 
 

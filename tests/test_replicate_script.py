@@ -229,3 +229,14 @@ def test_a_lost_seed_42_model_hands_its_full_suite_to_the_next_seed(replicate, t
 
     table = "\n".join(replicate.full_suite_markdown(replicate.full_suite_rows(tmp_path)))
     assert "| full (seed 7) | 30 | 80.0 |" in table
+
+
+def test_the_speed_sentence_names_the_machine_when_recorded(replicate, import_benchmark):
+    args = types.SimpleNamespace(eval_batch_size=32, speed_repeats=3)
+    speed = {"texts": 256, "threads": 2, "dtype": "bf16", "texts_per_s": {"30": 13.4}}
+    assert replicate.throughput_text(None, args) == "Throughput: not measured yet."
+    old = replicate.throughput_text(speed, args)
+    assert old == "Throughput: 256 mixed texts, batch 32, median of 3, one process, 2 threads, dtype bf16."
+    facts = import_benchmark("_machine").machine()
+    new = replicate.throughput_text({**speed, "machine": facts}, args)
+    assert new.startswith(old + " Throughput machine: " + facts["cpu"])

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from l3prune.errors import L3PruneError
-from l3prune.safe_write import atomic_output, check_output, clean_stale, dumps, temp_sibling, write_json
+from l3prune.safe_write import atomic_output, check_output, clean_stale, dumps, temp_sibling, write_json, write_text
 
 
 def test_a_file_is_written_whole_or_not_at_all(tmp_path):
@@ -22,6 +22,16 @@ def test_a_file_is_written_whole_or_not_at_all(tmp_path):
         tmp.write_text("half")
         raise RuntimeError("killed")
     assert json.loads(out.read_text()) == {"a": 1} and os.listdir(tmp_path) == ["r.json"]
+
+
+def test_text_is_written_through_the_same_swap(tmp_path):
+    out = tmp_path / "report.md"
+    write_text(out, "# first\n")
+    with pytest.raises(L3PruneError, match="exists"):
+        write_text(out, "# second\n")  # a report is replaced only when asked
+    assert out.read_text() == "# first\n"
+    write_text(out, "# second, é\n", overwrite=True)
+    assert out.read_text(encoding="utf-8") == "# second, é\n" and os.listdir(tmp_path) == ["report.md"]
 
 
 def test_a_folder_is_replaced_only_when_it_is_ours(tmp_path):

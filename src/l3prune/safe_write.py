@@ -241,3 +241,10 @@ def write_json(path: str | os.PathLike, value: Any, *, overwrite: bool = False) 
     with atomic_output(path, overwrite=overwrite) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return Path(path)
+
+
+def write_text(path: str | os.PathLike, text: str, *, overwrite: bool = False) -> Path:
+    """Write ``text`` (UTF-8) through :func:`atomic_output`: a stopped writer leaves the old file or none."""
+    with atomic_output(path, overwrite=overwrite) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)
