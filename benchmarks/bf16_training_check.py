@@ -26,7 +26,7 @@ from l3prune.evaluation import run_suite
 from l3prune.evaluation.quick import QUICK_SIZES, quick_suite
 from l3prune.layers import PruneSpec
 from l3prune.loading import LoadOptions, default_dtype, dtype_name, resolve
-from l3prune.safe_write import atomic_output, write_json
+from l3prune.safe_write import atomic_output, write_json, write_text
 from l3prune.training import build_config, train_to_folder
 
 RESULTS = Path(__file__).parent / "results"
@@ -131,7 +131,7 @@ def main() -> None:
               f"- Loss per step, auto minus fp32: mean absolute difference {payload['mean_abs_loss_difference']:.4f}; "
               f"mean difference over the second half {payload['mean_loss_difference_second_half']:+.4f}.",
               "", "![loss curves](bf16_training_loss.png)"]
-    (RESULTS / "bf16_training_check.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    write_text(RESULTS / "bf16_training_check.md", "\n".join(lines) + "\n", overwrite=True)
     print("\n".join(lines))
 
 

@@ -13,7 +13,6 @@ with the same settings is reused (pass --rescan to redo it). Results are written
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import time
 from pathlib import Path
@@ -26,6 +25,7 @@ from l3prune.layers import target_num_layers
 from l3prune.pruning.criteria import CRITERIA, get_criterion
 from l3prune.pruning.profile import LayerProfile
 from l3prune.pruning.scan import scan_layers
+from l3prune.safe_write import write_json, write_text
 
 RESULTS = Path(__file__).parent / "results"
 FRACTIONS = {"50%": 0.5, "25%": 0.75}  # share of depth kept -> drop fraction
@@ -143,8 +143,8 @@ def main() -> None:
               "models": {}}
     for model in args.models:
         result["models"][model] = run_model(model, triplets, args)
-        (RESULTS / "criteria_layers.json").write_text(json.dumps(result, indent=2) + "\n")
-        (RESULTS / "criteria_layers.md").write_text(markdown(result))
+        write_json(RESULTS / "criteria_layers.json", result, overwrite=True)
+        write_text(RESULTS / "criteria_layers.md", markdown(result), overwrite=True)
 
 
 if __name__ == "__main__":

@@ -25,10 +25,12 @@ from pathlib import Path
 
 import torch
 
+from _machine import machine, with_machine
 from train_step_time import RANDOM_CONFIGS, word_tokenizer
 
 from l3prune.encoder import EncoderSettings, LLMEncoder
 from l3prune.export import export_sentence_transformers
+from l3prune.safe_write import write_json, write_text
 
 RESULTS = Path(__file__).parent / "results"
 CONFIGS = RANDOM_CONFIGS
@@ -123,10 +125,10 @@ def main() -> None:
     device = torch.cuda.get_device_name() if cuda else "CPU"
     result = {"speed_only": True, "config": args.config, "dtype": args.dtype, "device": device, "texts": args.texts,
               "length": args.length, "batch_size": args.batch_size, "repeats": args.repeats, "torch": torch.__version__,
-              "rows": rows}
+              "machine": machine(), "rows": rows}
     out = Path(args.out or RESULTS / "encode_gpu_speed_only")
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
+    write_json(out.with_suffix(".json"), result, overwrite=True)
     full = max(rows, key=lambda r: r["layers"])
     lines = [f"# Encode speed vs depth, random {args.config} ({args.dtype}) on {device} (SPEED ONLY: random weights)", "",
              f"{args.texts} texts of {args.length} tokens, batch {args.batch_size}, median of {args.repeats} after a warm-up.",
@@ -137,7 +139,7 @@ def main() -> None:
         st = f"{r['native_over_st']:.2f}x (worst cos {r['worst_cosine_native_vs_st']:.4f})" if "native_over_st" in r else ""
         lines.append(f"| {r['layers']} | {r['tokens_per_s']:.0f} | {r['tokens_per_s'] / full['tokens_per_s']:.2f}x | "
                      f"{full['layers'] / r['layers']:.2f}x | {mem} | {r['fraction_of_bf16_peak']:.1%} | {st} |")
-    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    write_text(out.with_suffix(".md"), with_machine("\n".join(lines), result["machine"]), overwrite=True)
     print("\n".join(lines))
 
 

@@ -21,6 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
+from _machine import machine, with_machine
+
+from l3prune.safe_write import write_json, write_text
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 PROBE = """
@@ -59,15 +63,15 @@ def main() -> None:
             src.unlink()
             out.unlink()
     result = {"model": "tiny random llama, 2 layers (l3prune.testing)", "batch_size": 64, "chunk_lines": 4096,
-              "rows": rows}
+              "machine": machine(), "rows": rows}
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "encode_stream_memory.json").write_text(json.dumps(result, indent=2) + "\n")
+    write_json(RESULTS / "encode_stream_memory.json", result, overwrite=True)
     lines = ["# `l3prune encode`: peak memory vs input size", "",
              "Fresh process per size, real CLI, tiny random Llama (the streaming is measured, not the model), "
              "batch 64, chunks of 4096 lines.", "",
              "| lines | peak RSS (MB) | output .npy (MB) | seconds |", "|---|---|---|---|"]
     lines += [f"| {r['lines']:,} | {r['peak_rss_mb']:.0f} | {r['output_mb']:.0f} | {r['seconds']} |" for r in rows]
-    (RESULTS / "encode_stream_memory.md").write_text("\n".join(lines) + "\n")
+    write_text(RESULTS / "encode_stream_memory.md", with_machine("\n".join(lines), result["machine"]), overwrite=True)
 
 
 if __name__ == "__main__":

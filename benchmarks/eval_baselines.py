@@ -24,6 +24,7 @@ from l3prune.encoder import LLMEncoder
 from l3prune.evaluation import SentenceTransformerEncoder, default_suite, run_suite
 from l3prune.evaluation.quick import QUICK_SIZES, quick_suite
 from l3prune.evaluation import format_table, write_results
+from l3prune.safe_write import write_text
 
 RESULTS = Path(__file__).parent / "results"
 SHORT = {"STSBenchmark": "STS-B", "msmarco_5k": "MSM nDCG@10", "Banking77Classification": "B77 acc",
@@ -90,7 +91,7 @@ def main() -> None:
         payload["rows"][name] = result
         write_results(payload, path, overwrite=True)  # after every row: a stopped run keeps what finished
     if payload["rows"]:
-        (RESULTS / f"eval_baselines_{args.suite}.md").write_text(markdown(payload, list(rows_to_run(large))))
+        write_text(RESULTS / f"eval_baselines_{args.suite}.md", markdown(payload, list(rows_to_run(large))), overwrite=True)
 
 
 if __name__ == "__main__":

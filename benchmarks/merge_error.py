@@ -23,7 +23,7 @@ from peft.tuners.lora import LoraLayer
 
 from l3prune.encoder import LLMEncoder
 from l3prune.resources import resource_path
-from l3prune.safe_write import write_json
+from l3prune.safe_write import write_json, write_text
 from l3prune.training import TrainConfig
 from l3prune.training.adapters import load_trainable_state, merge_trained, prepare_trainable
 from l3prune.training.checkpoint import list_checkpoints, load_checkpoint
@@ -87,7 +87,7 @@ def main() -> None:
                        ("naive: delta rounded to bf16, added in bf16", "naive_bf16_merge_vs_unmerged"),
                        ("kept in fp32 (fp32 base + delta)", "fp32_merge_vs_unmerged_bf16")):
         lines.append(f"| {label} | {result[key]['mean']:.6f} | {result[key]['worst']:.6f} |")
-    (RESULTS / "merge_error.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    write_text(RESULTS / "merge_error.md", "\n".join(lines) + "\n", overwrite=True)
     print("\n".join(lines))
 
 

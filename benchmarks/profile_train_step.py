@@ -12,7 +12,6 @@ Writes benchmarks/results/profile_train_step_<label>.md: seconds per step (media
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
 from pathlib import Path
@@ -20,8 +19,11 @@ from pathlib import Path
 import torch
 from torch.profiler import ProfilerActivity, profile
 
+from _machine import machine, with_machine
+
 from l3prune.data import load_triplets
 from l3prune.encoder import LLMEncoder
+from l3prune.safe_write import write_json, write_text
 from l3prune.training import TrainConfig, Trainer
 
 RESULTS = Path(__file__).parent / "results"
@@ -65,13 +67,14 @@ def main() -> None:
             f"steps): median {statistics.median(seconds):.2f} of {[round(s, 2) for s in seconds]}. "
             f"Profiled {args.profile_steps} steps; self CPU time summed over operators: {total_self:.2f} s per step.\n")
     out = RESULTS / f"profile_train_step_{args.label}.md"
-    out.write_text(head + "\n```\n" + table + "\n```\n")
+    facts = machine()
+    write_text(out, with_machine(head + "\n```\n" + table + "\n```\n", facts), overwrite=True)
     print(head)
     print(table)
-    (RESULTS / f"profile_train_step_{args.label}.json").write_text(json.dumps(
-        {"label": args.label, "layers": args.layers, "dtype": args.dtype, "batch_size": args.batch_size,
-         "max_length": args.max_length, "threads": torch.get_num_threads(), "seconds": seconds,
-         "median_s_per_step": statistics.median(seconds)}, indent=2) + "\n")
+    write_json(RESULTS / f"profile_train_step_{args.label}.json",
+               {"label": args.label, "layers": args.layers, "dtype": args.dtype, "batch_size": args.batch_size,
+                "max_length": args.max_length, "threads": torch.get_num_threads(), "machine": facts,
+                "seconds": seconds, "median_s_per_step": statistics.median(seconds)}, overwrite=True)
 
 
 if __name__ == "__main__":

@@ -78,6 +78,7 @@ from l3prune.evaluation import default_suite, run_suite, write_results
 from l3prune.loading import LoadOptions, resolve
 from l3prune.layers import PruneSpec, target_num_layers
 from l3prune.pruning.criteria import CRITERIA, get_criterion
+from l3prune.safe_write import write_text
 from l3prune.training.config import build_config
 from l3prune.training.run import train_to_folder
 
@@ -591,7 +592,7 @@ def report(model: str, results: list[dict], speed: dict | None, sel: dict, args,
     stem = RESULTS / result_stem(model, args)
     _atomic_json(stem.with_suffix(".json"), payload)
     md = stem.with_name(stem.name + ".md")
-    md.write_text(markdown(rows, meta), encoding="utf-8")
+    write_text(md, markdown(rows, meta), overwrite=True)
     png = stem.with_name(stem.name + "_pareto.png")
     pareto_plot(rows, png, f"{model}: average score vs size and speed ({args.steps} steps)")
     written = [stem.with_suffix(".json"), md, png]

@@ -20,6 +20,8 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from l3prune.safe_write import write_json, write_text
+
 # As in replicate.py: REPLICATE_ROOT names the checkout's benchmarks/ folder when a frozen copy runs this.
 RESULTS = Path(os.environ.get("REPLICATE_ROOT", Path(__file__).parent)) / "results"
 MODELS = {"smollm2-135m": "SmolLM2-135M", "gemma3-270m": "Gemma-3-270M"}
@@ -312,11 +314,11 @@ def main() -> None:
     short = load("smollm2-135m", "")
     claim_list = claims(payloads)
     out = RESULTS / "replication_paper_vs_ours"
-    out.with_suffix(".json").write_text(json.dumps(
-        {"rules": {"negligible": NEGLIGIBLE, "modest": MODEST, "noise": "2 x the largest seed std of full/large/small"},
-         "claims": [{"name": c.name, "paper": c.paper, "cells": {m: asdict(x) for m, x in c.cells.items()}}
-                    for c in claim_list]}, indent=2) + "\n")
-    out.with_suffix(".md").write_text(markdown(claim_list, payloads, short), encoding="utf-8")
+    write_json(out.with_suffix(".json"),
+               {"rules": {"negligible": NEGLIGIBLE, "modest": MODEST, "noise": "2 x the largest seed std of full/large/small"},
+                "claims": [{"name": c.name, "paper": c.paper, "cells": {m: asdict(x) for m, x in c.cells.items()}}
+                           for c in claim_list]}, overwrite=True)
+    write_text(out.with_suffix(".md"), markdown(claim_list, payloads, short), overwrite=True)
     write_readme("\n".join(sections(claim_list, payloads, short, level="###", figures="benchmarks/results/")))
     print(out.with_suffix(".md").read_text())
 

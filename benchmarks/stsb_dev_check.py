@@ -22,6 +22,7 @@ import torch
 from l3prune.encoder import LLMEncoder
 from l3prune.evaluation import STSTask
 from l3prune.resources import resource_path
+from l3prune.safe_write import write_json, write_text
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -65,7 +66,7 @@ def main() -> None:
               "instruction": task.instruction, "rows": rows}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
+    write_json(out.with_suffix(".json"), result, overwrite=True)
     lines = [f"# STS-B dev ({result['pairs']} pairs), cosine Spearman x100: untrained pruned vs trained", "",
              "| model | layers kept | steps x batch | max length | untrained | trained |", "|---|---|---|---|---|---|"]
     for r in rows:
@@ -73,7 +74,7 @@ def main() -> None:
                      f"| {r['max_length']} | {r['spearman_untrained']:.2f} | {r['spearman_trained']:.2f} |")
     lines += ["", "Trained on the shipped triplets (SNLI dev/test, Flickr8k, MRPC train, WikiQA train; no STS data), "
               "CPU fp32, LoRA r16, seed 42. STS-B dev is a tuning split: report STS-B test from the suite."]
-    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    write_text(out.with_suffix(".md"), "\n".join(lines) + "\n", overwrite=True)
     print("\n".join(lines))
 
 
