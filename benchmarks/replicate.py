@@ -333,10 +333,12 @@ def run_full_suite(cfg: Config, args, cache: Path) -> dict | None:
     start = time.perf_counter()
     encoder = LLMEncoder.from_pretrained(folder, max_length=args.eval_max_length, dtype=args.dtype, device="cpu")
     info = {"config": cfg.name, "seed": cfg.seed, "num_layers": len(cfg.layers), "suite": "full",
-            "eval_dtype": encoder.info()["dtype"], "eval_max_length": args.eval_max_length, "machine": machine()}
+            "eval_dtype": encoder.info()["dtype"], "eval_max_length": args.eval_max_length}
     progress = cache / "full-suite-progress" / f"{key}.json"  # a stopped full suite resumes after its last task
     result = run_suite(encoder, default_suite(), model_id=key, batch_size=args.eval_batch_size, info=info,
                        progress_file=progress)
+    # Recorded after the suite, not in the info its progress file must match: the load changes between sessions.
+    result["info"]["machine"] = machine()
     result["config_seconds"] = round(time.perf_counter() - start, 1)
     _atomic_json(path, result)
     progress.unlink(missing_ok=True)

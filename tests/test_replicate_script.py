@@ -4,6 +4,7 @@ logs, and a trained row with no curve is named on the figure), and a row starts 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import logging
 import types
@@ -173,6 +174,8 @@ def test_a_stopped_full_suite_resumes_and_is_not_read_as_a_result(replicate, tmp
 
             return np.stack([np.array([len(t), t.count("1"), 1.0]) for t in texts])
 
+    loads = itertools.count(1)  # the machine's load differs at every reading, in another session all the more
+    monkeypatch.setattr(replicate, "machine", lambda: {"cpu": "test", "load_average_1min": next(loads)})
     monkeypatch.setattr(replicate, "default_suite", lambda: tasks)
     monkeypatch.setattr(replicate.LLMEncoder, "from_pretrained", lambda *a, **k: Encoder())
     (tmp_path / "models" / "l3prune-small-s42").mkdir(parents=True)
@@ -184,6 +187,7 @@ def test_a_stopped_full_suite_resumes_and_is_not_read_as_a_result(replicate, tmp
     Encoder.stop, encoded[:] = False, []
     result = replicate.run_full_suite(cfg, args, tmp_path)
     assert result["resumed_tasks"] == ["A"] and list(result["tasks"]) == ["A", "B"]
+    assert result["info"]["machine"]["cpu"] == "test"  # recorded, but not part of what the resume must match
     assert all(text.startswith("b") for batch in encoded for text in batch)  # A was not encoded again
     assert not (tmp_path / "full-suite-progress" / "l3prune-small-s42.json").exists()
     assert [r["model_id"] for r in replicate.full_suite_rows(tmp_path)] == ["l3prune-small-s42"]
