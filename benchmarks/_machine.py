@@ -1,8 +1,8 @@
 """What machine a speed figure came from, recorded beside it.
 
-Speed on these CPUs depends on facts no figure shows: whether the CPU has AMX tiles (bf16 matmuls about 1.6x
-faster than with AVX512-BF16 alone), how many threads ran, and how busy the machine was. A result file that
-records them can be read later without guessing which machine it came from.
+Speed on these CPUs depends on facts no figure shows: whether the CPU has AMX tiles (a bf16 training step ran
+about 1.6x faster with them than with AVX512-BF16 alone), how many threads ran, and how busy the machine was.
+A result file that records them can be read later without guessing which machine it came from.
 """
 
 from __future__ import annotations

@@ -431,8 +431,8 @@ def measure_throughput(model: str, depths: list[int], args, cache: Path) -> dict
             times[k].append(time.perf_counter() - start)
     out = {"texts": len(texts), "batch_size": args.eval_batch_size, "repeats": args.speed_repeats,
            "dtype": encoders[depths[0]].info()["dtype"],
-           "threads": torch.get_num_threads(), "machine": machine(), "texts_per_s": {str(k): len(texts) / statistics.median(t)
-                                                               for k, t in times.items()}}
+           "threads": torch.get_num_threads(), "machine": machine(),
+           "texts_per_s": {str(k): len(texts) / statistics.median(t) for k, t in times.items()}}
     _atomic_json(throughput_file(cache), out)
     return out
 
