@@ -118,7 +118,9 @@ def main() -> None:
                     "repeats": args.repeats, "machine": machine()}
     else:  # keep the committed throughput rows; only memory is re-measured
         rows = previous["throughput"]
-        run_info = {key: previous[key] for key in ("threads", "texts", "batch_size", "repeats", "machine") if key in previous}
+        run_info = {key: previous[key] for key in ("threads", "texts", "batch_size", "repeats")}
+        if "machine" in previous:  # recorded from 2026-12-02 on
+            run_info["machine"] = previous["machine"]
 
     mem_rows = []
     tokenizer_mb = statistics.median(memory(ref, 0, "tokenizer")["peak_growth_mb"] for _ in range(3))
