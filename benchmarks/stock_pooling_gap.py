@@ -1,0 +1,112 @@
+"""What a stock sentence-transformers export of the paper's pooling would cost, had we shipped one.
+
+Run:  OMP_NUM_THREADS=2 .venv/bin/python benchmarks/stock_pooling_gap.py [--model smollm2-135m] [--layers 30 28 7]
+Writes benchmarks/results/stock_pooling_gap.{json,md}.
+
+With an instruction, the paper's ``weighted_mean`` gives a text's tokens the weights 1..n. Stock ST 6
+``Pooling("weightedmean", include_prompt=False)`` counts from the first token of prompt + text, so the same
+tokens get p+1..p+n; that is l3prune's ``weighted_mean_from_instruction``. This script embeds the same texts,
+with one instruction, both ways on the same model (each depth, no training) and reports the cosine between
+the two embeddings of each text: the error a silent stock export of ``weighted_mean`` would carry, which is why
+``l3prune export`` writes its own pooling module for it instead. It then exports the
+``weighted_mean_from_instruction`` encoder at the first depth and loads it in stock sentence-transformers
+(no ``trust_remote_code``), to show that this pooling is exactly what stock computes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from _texts import mixed_texts, sts_sentences
+from _machine import machine, with_machine
+
+from l3prune.encoder import LLMEncoder
+from l3prune.export import export_sentence_transformers
+from l3prune.safe_write import write_json, write_text
+
+RESULTS = Path(__file__).parent / "results"
+INSTRUCTION = "Retrieve semantically similar text."
+
+
+def cosines(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    return (x * y).sum(1) / np.linalg.norm(x, axis=1) / np.linalg.norm(y, axis=1)
+
+
+def summary(values: np.ndarray) -> dict:
+    return {"mean": round(float(values.mean()), 6), "worst": round(float(values.min()), 6), "texts": int(values.size)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="smollm2-135m")
+    parser.add_argument("--layers", type=int, nargs="+", default=[30, 28, 7],
+                        help="depths to compare (SmolLM2's full, L3Prune large and small)")
+    parser.add_argument("--texts", type=int, default=128)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    for noisy in ("transformers", "sentence_transformers", "httpx", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from sentence_transformers import SentenceTransformer
+
+    texts = mixed_texts(args.texts)
+    sentences = set(sts_sentences())
+    long = np.array([t not in sentences for t in texts])  # the MS MARCO passages
+    rows = []
+    stock_check = None
+    for depth in args.layers:
+        encoders = {pooling: LLMEncoder.from_pretrained(args.model, num_layers=depth, pooling=pooling, dtype="fp32",
+                                                        device="cpu")
+                    for pooling in ("weighted_mean", "weighted_mean_from_instruction")}
+        embedded = {pooling: enc.encode(texts, instruction=INSTRUCTION, batch_size=32)
+                    for pooling, enc in encoders.items()}
+        cos = cosines(embedded["weighted_mean"], embedded["weighted_mean_from_instruction"])
+        rows.append({"layers": depth, "all": summary(cos), "short": summary(cos[~long]), "long": summary(cos[long])})
+        logging.info("%d layers: mean cosine %.4f, worst %.4f", depth, cos.mean(), cos.min())
+        if stock_check is None:
+            native = encoders["weighted_mean_from_instruction"]
+            with tempfile.TemporaryDirectory() as tmp:
+                folder = export_sentence_transformers(native, Path(tmp) / "st", prompts={"query": INSTRUCTION},
+                                                      require_stock=True)
+                module = json.loads((folder / "modules.json").read_text())[1]["type"]
+                st = SentenceTransformer(str(folder), device="cpu")
+                from_st = st.encode(texts, prompt_name="query", batch_size=32)
+            stock_check = {"layers": depth, "st_pooling_module": module,
+                           **summary(cosines(embedded["weighted_mean_from_instruction"], from_st))}
+            logging.info("stock ST on the export: worst cosine %.6f", stock_check["worst"])
+
+    result = {"model": args.model, "instruction": INSTRUCTION, "texts": len(texts),
+              "long_texts": int(long.sum()), "dtype": "fp32", "trained": False, "machine": machine(),
+              "weighted_mean_vs_from_instruction": rows, "stock_export_of_from_instruction": stock_check}
+    RESULTS.mkdir(exist_ok=True)
+    write_json(RESULTS / "stock_pooling_gap.json", result, overwrite=True)
+    table = [f"| {r['layers']} | {r['all']['mean']:.4f} | {r['all']['worst']:.4f} | {r['short']['mean']:.4f} | "
+             f"{r['long']['mean']:.4f} |" for r in rows]
+    write_text(RESULTS / "stock_pooling_gap.md", with_machine("\n".join([
+        f"# Paper's weighted mean against stock ST's weighted mean ({args.model}, untrained, fp32)",
+        "",
+        f"{len(texts)} texts ({len(texts) - int(long.sum())} STS-B sentences, {int(long.sum())} MS MARCO passages), "
+        f"instruction \"{INSTRUCTION}\", cosine between each text's `weighted_mean` (weights 1..n over the text) "
+        "and `weighted_mean_from_instruction` (weights p+1..p+n, what stock `weightedmean` with "
+        "`include_prompt=False` computes):",
+        "",
+        "| layers | mean cosine | worst | mean, sentences | mean, passages |",
+        "|---|---|---|---|---|",
+        *table,
+        "",
+        f"Stock sentence-transformers on the `weighted_mean_from_instruction` export ({stock_check['layers']} layers, "
+        f"module `{stock_check['st_pooling_module']}`, no `trust_remote_code`) against the native encoder: worst "
+        f"cosine {stock_check['worst']:.6f} (mean {stock_check['mean']:.6f}).",
+    ]), result["machine"]), overwrite=True)
+    logging.info("wrote %s", RESULTS / "stock_pooling_gap.md")
+
+
+if __name__ == "__main__":
+    main()
