@@ -139,13 +139,13 @@ def few_layers_claim(rows: dict) -> Cell:
     scores = {n: rows[n]["scores"][CLASSIFICATION] for n in names}
     best = max(scores, key=scores.get)
     clusters = {n: rows[n]["scores"][CLUSTERING] for n in ["full", *names]}
-    figure = (f"Banking77 accuracy: full {full:.1f}; " + ", ".join(f"{n} {s:.1f}" for n, s in scores.items())
-              + "; Banking77 clustering V-measure: " + ", ".join(f"{n} {s:.1f}" for n, s in clusters.items())
+    figure = (f"Banking77 accuracy: full {full:.2f}; " + ", ".join(f"{n} {s:.2f}" for n, s in scores.items())
+              + "; Banking77 clustering V-measure: " + ", ".join(f"{n} {s:.2f}" for n, s in clusters.items())
               + f"; averages: full {rows['full']['average']:.2f}, " +
               ", ".join(f"{n} {rows[n]['average']:.2f}" for n in names))
     verdict = "held" if scores[best] >= full else "did not hold"
     return Cell(figure, verdict, f"held when one of 1-4 layers matches or beats the full model on classification "
-                                 f"(best: {best}, {scores[best] - full:+.1f})")
+                                 f"(best: {best}, {scores[best] - full:+.2f})")
 
 
 def retraining_claim(rows: dict, noise: float | None) -> Cell:

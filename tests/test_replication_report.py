@@ -55,8 +55,8 @@ def test_parameter_shares_far_from_the_papers_are_called_not_comparable(report):
 def test_few_layers_claim_compares_classification_not_the_average(report):
     rows = payload(row("full", 30, 70.0, b77=80.0), *(row(f"first-{n}", n, 60.0, b77=75.0 + n) for n in (1, 2, 3, 4)))
     cell = report.claims({"smollm2-135m": rows, "gemma3-270m": None})[5].cells["smollm2-135m"]
-    assert cell.verdict == "did not hold" and "first-4, -1.0" in cell.why
-    assert "clustering V-measure: full 75.0, first-1 71.0" in cell.figure
+    assert cell.verdict == "did not hold" and "first-4, -1.00" in cell.why
+    assert "clustering V-measure: full 75.00, first-1 71.00" in cell.figure
     rows["rows"][4]["scores"]["Banking77Classification"] = 81.0
     assert report.claims({"smollm2-135m": rows, "gemma3-270m": None})[5].cells["smollm2-135m"].verdict == "held"
     assert report.claims({"smollm2-135m": rows, "gemma3-270m": None})[5].cells["gemma3-270m"].verdict == "not run"
