@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import tempfile
 from pathlib import Path
 
@@ -23,6 +22,7 @@ import numpy as np
 
 from _texts import mixed_texts
 from _machine import machine, with_machine
+from _st import offline_sentence_transformer
 
 from l3prune.encoder import LLMEncoder
 from l3prune.export import export_sentence_transformers
@@ -61,11 +61,7 @@ def main() -> None:
     parser.add_argument("--texts", type=int, default=256)
     parser.add_argument("--batch-size", type=int, default=32)
     args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    for noisy in ("transformers", "sentence_transformers", "httpx", "urllib3"):
-        logging.getLogger(noisy).setLevel(logging.ERROR)
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from sentence_transformers import SentenceTransformer
+    SentenceTransformer = offline_sentence_transformer()
 
     texts = mixed_texts(args.texts)
     native = LLMEncoder.from_pretrained(args.model, num_layers=1, device="cpu")  # the tokenizer is what counts

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import tempfile
 from pathlib import Path
 
@@ -26,6 +25,7 @@ import numpy as np
 
 from _texts import mixed_texts, sts_sentences
 from _machine import machine, with_machine
+from _st import offline_sentence_transformer
 
 from l3prune.encoder import LLMEncoder
 from l3prune.export import export_sentence_transformers
@@ -50,11 +50,7 @@ def main() -> None:
                         help="depths to compare (SmolLM2's full, L3Prune large and small)")
     parser.add_argument("--texts", type=int, default=128)
     args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    for noisy in ("transformers", "sentence_transformers", "httpx", "urllib3"):
-        logging.getLogger(noisy).setLevel(logging.ERROR)
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from sentence_transformers import SentenceTransformer
+    SentenceTransformer = offline_sentence_transformer()
 
     texts = mixed_texts(args.texts)
     sentences = set(sts_sentences())

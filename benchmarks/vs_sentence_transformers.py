@@ -30,6 +30,7 @@ import torch
 
 from _texts import mixed_texts
 from _machine import machine, with_machine
+from _st import offline_sentence_transformer
 
 from l3prune.encoder import LLMEncoder
 from l3prune.export import export_sentence_transformers
@@ -48,11 +49,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    for noisy in ("transformers", "sentence_transformers", "httpx", "urllib3"):
-        logging.getLogger(noisy).setLevel(logging.ERROR)
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from sentence_transformers import SentenceTransformer
+    SentenceTransformer = offline_sentence_transformer()
 
     texts = mixed_texts(args.texts)
     native = LLMEncoder.from_pretrained(args.model, device="cpu", dtype="fp32")
