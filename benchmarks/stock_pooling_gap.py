@@ -1,12 +1,14 @@
 """What a stock sentence-transformers export of the paper's pooling would cost, had we shipped one.
 
 Run:  OMP_NUM_THREADS=2 .venv/bin/python benchmarks/stock_pooling_gap.py [--model smollm2-135m] [--layers 30 28 7]
+          [--trained FOLDER ...]
 Writes benchmarks/results/stock_pooling_gap.{json,md}.
 
 With an instruction, the paper's ``weighted_mean`` gives a text's tokens the weights 1..n. Stock ST 6
 ``Pooling("weightedmean", include_prompt=False)`` counts from the first token of prompt + text, so the same
 tokens get p+1..p+n; that is l3prune's ``weighted_mean_from_instruction``. This script embeds the same texts,
-with one instruction, both ways on the same model (each depth, no training) and reports the cosine between
+with one instruction, both ways on the same model (each depth untrained, and each ``--trained`` l3prune folder
+as saved) and reports the cosine between
 the two embeddings of each text: the error a silent stock export of ``weighted_mean`` would carry, which is why
 ``l3prune export`` writes its own pooling module for it instead. It then exports the
 ``weighted_mean_from_instruction`` encoder at the first depth and loads it in stock sentence-transformers
@@ -48,6 +50,7 @@ def main() -> None:
     parser.add_argument("--model", default="smollm2-135m")
     parser.add_argument("--layers", type=int, nargs="+", default=[30, 28, 7],
                         help="depths to compare (SmolLM2's full, L3Prune large and small)")
+    parser.add_argument("--trained", nargs="*", default=[], help="trained l3prune folders to compare as well")
     parser.add_argument("--texts", type=int, default=128)
     args = parser.parse_args()
     SentenceTransformer = offline_sentence_transformer()
@@ -57,15 +60,19 @@ def main() -> None:
     long = np.array([t not in sentences for t in texts])  # the MS MARCO passages
     rows = []
     stock_check = None
-    for depth in args.layers:
-        encoders = {pooling: LLMEncoder.from_pretrained(args.model, num_layers=depth, pooling=pooling, dtype="fp32",
+    jobs = [(f"{args.model}, untrained", args.model, depth) for depth in args.layers]
+    jobs += [(f"{Path(folder).name}, trained", folder, None) for folder in args.trained]
+    for label, reference, depth in jobs:
+        encoders = {pooling: LLMEncoder.from_pretrained(reference, num_layers=depth, pooling=pooling, dtype="fp32",
                                                         device="cpu")
                     for pooling in ("weighted_mean", "weighted_mean_from_instruction")}
         embedded = {pooling: enc.encode(texts, instruction=INSTRUCTION, batch_size=32)
                     for pooling, enc in encoders.items()}
         cos = cosines(embedded["weighted_mean"], embedded["weighted_mean_from_instruction"])
-        rows.append({"layers": depth, "all": summary(cos), "short": summary(cos[~long]), "long": summary(cos[long])})
-        logging.info("%d layers: mean cosine %.4f, worst %.4f", depth, cos.mean(), cos.min())
+        depth = encoders["weighted_mean"].num_layers
+        rows.append({"model": label, "layers": depth, "all": summary(cos), "short": summary(cos[~long]),
+                     "long": summary(cos[long])})
+        logging.info("%s, %d layers: mean cosine %.4f, worst %.4f", label, depth, cos.mean(), cos.min())
         if stock_check is None:
             native = encoders["weighted_mean_from_instruction"]
             with tempfile.TemporaryDirectory() as tmp:
@@ -79,22 +86,22 @@ def main() -> None:
             logging.info("stock ST on the export: worst cosine %.6f", stock_check["worst"])
 
     result = {"model": args.model, "instruction": INSTRUCTION, "texts": len(texts),
-              "long_texts": int(long.sum()), "dtype": "fp32", "trained": False, "machine": machine(),
+              "long_texts": int(long.sum()), "dtype": "fp32", "machine": machine(),
               "weighted_mean_vs_from_instruction": rows, "stock_export_of_from_instruction": stock_check}
     RESULTS.mkdir(exist_ok=True)
     write_json(RESULTS / "stock_pooling_gap.json", result, overwrite=True)
-    table = [f"| {r['layers']} | {r['all']['mean']:.4f} | {r['all']['worst']:.4f} | {r['short']['mean']:.4f} | "
+    table = [f"| {r['model']} | {r['layers']} | {r['all']['mean']:.4f} | {r['all']['worst']:.4f} | {r['short']['mean']:.4f} | "
              f"{r['long']['mean']:.4f} |" for r in rows]
     write_text(RESULTS / "stock_pooling_gap.md", with_machine("\n".join([
-        f"# Paper's weighted mean against stock ST's weighted mean ({args.model}, untrained, fp32)",
+        "# Paper's weighted mean against stock ST's weighted mean (fp32)",
         "",
         f"{len(texts)} texts ({len(texts) - int(long.sum())} STS-B sentences, {int(long.sum())} MS MARCO passages), "
         f"instruction \"{INSTRUCTION}\", cosine between each text's `weighted_mean` (weights 1..n over the text) "
         "and `weighted_mean_from_instruction` (weights p+1..p+n, what stock `weightedmean` with "
         "`include_prompt=False` computes):",
         "",
-        "| layers | mean cosine | worst | mean, sentences | mean, passages |",
-        "|---|---|---|---|---|",
+        "| model | layers | mean cosine | worst | mean, sentences | mean, passages |",
+        "|---|---|---|---|---|---|",
         *table,
         "",
         f"Stock sentence-transformers on the `weighted_mean_from_instruction` export ({stock_check['layers']} layers, "
