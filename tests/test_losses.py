@@ -123,6 +123,10 @@ def _worker(rank: int, port: int) -> None:
         torch.testing.assert_close(mean_loss / WORLD, loss_ref, rtol=1e-5, atol=1e-6)
         for param, grad_ref in zip(model.parameters(), grads_ref):
             torch.testing.assert_close(param.grad, grad_ref, rtol=1e-4, atol=1e-6)
+        # As training does: free DDP (its reducer holds the group) and wait for the other rank before the group
+        # goes. Tearing it down with DDP alive and the other rank mid-exit aborted rank 0 once in gloo's C++.
+        del ddp
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 
