@@ -1,4 +1,4 @@
-"""How much padding each loader's batching adds: the native encoder sorts by token count, sentence-transformers by characters.
+"""How much padding each loader's batching adds: native sorts by token count, sentence-transformers by characters.
 
 Run:  .venv/bin/python benchmarks/sort_padding.py [--model smollm2-135m] [--texts 256] [--batch-size 32]
 Writes benchmarks/results/sort_padding.{json,md}.
@@ -24,7 +24,7 @@ from _texts import mixed_texts
 from _machine import machine, with_machine
 from _st import offline_sentence_transformer
 
-from l3prune.encoder import LLMEncoder
+from l3prune.encoder import LLMEncoder, longest_first_batches
 from l3prune.export import export_sentence_transformers
 from l3prune.safe_write import write_json, write_text
 
@@ -34,10 +34,8 @@ RESULTS = Path(__file__).parent / "results"
 def native_positions(encoder: LLMEncoder, texts: list[str], batch_size: int) -> tuple[int, int]:
     """(padded positions, real tokens) of ``encode``'s batches: sorted by token count, longest first."""
     ids = encoder._text_ids(texts)
-    order = np.argsort([-len(x) for x in ids], kind="stable")
     padded = real = 0
-    for start in range(0, len(order), batch_size):
-        idx = order[start : start + batch_size]
+    for idx in longest_first_batches(ids, batch_size):
         mask = encoder.collate([ids[i] for i in idx], [None] * len(idx))["attention_mask"]
         padded, real = padded + mask.numel(), real + int(mask.sum())
     return padded, real

@@ -321,13 +321,11 @@ class LLMEncoder(nn.Module):
             raise L3PruneError("no texts to encode")
         instructions, plain = _split_inputs(texts, instruction)
         ids = self._text_ids(plain)
-        order = np.argsort([-len(x) for x in ids], kind="stable")
         show = len(texts) > 256 if show_progress is None else show_progress
         out = torch.empty(len(texts), self.hidden_size, dtype=torch.float32)
         was_training = self.training
         self.eval()
-        for start in tqdm(range(0, len(order), batch_size), desc="encode", disable=not show, unit="batch"):
-            idx = order[start : start + batch_size]
+        for idx in tqdm(longest_first_batches(ids, batch_size), desc="encode", disable=not show, unit="batch"):
             features = self.collate([ids[i] for i in idx], [instructions[i] for i in idx])
             out[torch.from_numpy(idx)] = self(features).float().cpu()
         self.train(was_training)
@@ -384,3 +382,10 @@ def special_tokens_around_text(tokenizer) -> tuple[tuple[int, ...], tuple[int, .
         if full[start : start + len(bare)] == bare:
             return tuple(full[:start]), tuple(full[start + len(bare) :])
     return (), ()
+
+
+def longest_first_batches(ids: Sequence[Sequence[int]], batch_size: int) -> list[np.ndarray]:
+    """``encode``'s batches as index arrays: texts sorted by token count, longest first (stable), so each batch
+    pads to texts of nearly its own length."""
+    order = np.argsort([-len(x) for x in ids], kind="stable")
+    return [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
