@@ -21,6 +21,8 @@ import numpy as np
 import torch
 from peft.tuners.lora import LoraLayer
 
+from _cosine import row_cosines
+
 from l3prune.encoder import LLMEncoder
 from l3prune.resources import resource_path
 from l3prune.safe_write import write_json, write_text
@@ -33,7 +35,7 @@ RUN = Path(__file__).parent / ".cache" / "bf16_check" / "auto-L15-s200.run"
 
 
 def cosines(a: np.ndarray, b: np.ndarray) -> dict:
-    c = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+    c = row_cosines(a, b)
     return {"mean": float(c.mean()), "worst": float(c.min())}
 
 

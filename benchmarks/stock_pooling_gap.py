@@ -8,8 +8,7 @@ With an instruction, the paper's ``weighted_mean`` gives a text's tokens the wei
 ``Pooling("weightedmean", include_prompt=False)`` counts from the first token of prompt + text, so the same
 tokens get p+1..p+n; that is l3prune's ``weighted_mean_from_instruction``. This script embeds the same texts,
 with one instruction, both ways on the same model (each depth untrained, and each ``--trained`` l3prune folder
-as saved) and reports the cosine between
-the two embeddings of each text: the error a silent stock export of ``weighted_mean`` would carry, which is why
+as saved) and reports the cosine between the two embeddings of each text: the error a silent stock export of ``weighted_mean`` would carry, which is why
 ``l3prune export`` writes its own pooling module for it instead. It then exports the
 ``weighted_mean_from_instruction`` encoder at the first depth and loads it in stock sentence-transformers
 (no ``trust_remote_code``), to show that this pooling is exactly what stock computes.
@@ -25,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from _cosine import row_cosines
 from _texts import mixed_texts, sts_sentences
 from _machine import machine, with_machine
 from _st import offline_sentence_transformer
@@ -35,10 +35,6 @@ from l3prune.safe_write import write_json, write_text
 
 RESULTS = Path(__file__).parent / "results"
 INSTRUCTION = "Retrieve semantically similar text."
-
-
-def cosines(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    return (x * y).sum(1) / np.linalg.norm(x, axis=1) / np.linalg.norm(y, axis=1)
 
 
 def summary(values: np.ndarray) -> dict:
@@ -68,7 +64,7 @@ def main() -> None:
                     for pooling in ("weighted_mean", "weighted_mean_from_instruction")}
         embedded = {pooling: enc.encode(texts, instruction=INSTRUCTION, batch_size=32)
                     for pooling, enc in encoders.items()}
-        cos = cosines(embedded["weighted_mean"], embedded["weighted_mean_from_instruction"])
+        cos = row_cosines(embedded["weighted_mean"], embedded["weighted_mean_from_instruction"])
         depth = encoders["weighted_mean"].num_layers
         rows.append({"model": label, "layers": depth, "all": summary(cos), "short": summary(cos[~long]),
                      "long": summary(cos[long])})
@@ -82,7 +78,7 @@ def main() -> None:
                 st = SentenceTransformer(str(folder), device="cpu")
                 from_st = st.encode(texts, prompt_name="query", batch_size=32)
             stock_check = {"layers": depth, "st_pooling_module": module,
-                           **summary(cosines(embedded["weighted_mean_from_instruction"], from_st))}
+                           **summary(row_cosines(embedded["weighted_mean_from_instruction"], from_st))}
             logging.info("stock ST on the export: worst cosine %.6f", stock_check["worst"])
 
     result = {"model": args.model, "instruction": INSTRUCTION, "texts": len(texts),
@@ -90,8 +86,8 @@ def main() -> None:
               "weighted_mean_vs_from_instruction": rows, "stock_export_of_from_instruction": stock_check}
     RESULTS.mkdir(exist_ok=True)
     write_json(RESULTS / "stock_pooling_gap.json", result, overwrite=True)
-    table = [f"| {r['model']} | {r['layers']} | {r['all']['mean']:.4f} | {r['all']['worst']:.4f} | {r['short']['mean']:.4f} | "
-             f"{r['long']['mean']:.4f} |" for r in rows]
+    table = [f"| {r['model']} | {r['layers']} | {r['all']['mean']:.4f} | {r['all']['worst']:.4f} | "
+             f"{r['short']['mean']:.4f} | {r['long']['mean']:.4f} |" for r in rows]
     write_text(RESULTS / "stock_pooling_gap.md", with_machine("\n".join([
         "# Paper's weighted mean against stock ST's weighted mean (fp32)",
         "",

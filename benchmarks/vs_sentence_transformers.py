@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from _cosine import row_cosines
 from _texts import mixed_texts
 from _machine import machine, with_machine
 from _st import offline_sentence_transformer
@@ -81,8 +82,7 @@ def main() -> None:
             logging.info("repeat %d %s: %.1f s", rep, name, seconds[name][-1])
 
     def worst(a: str, b: str) -> float:
-        x, y = outputs[a], outputs[b]
-        return float(((x * y).sum(1) / np.linalg.norm(x, axis=1) / np.linalg.norm(y, axis=1)).min())
+        return float(row_cosines(outputs[a], outputs[b]).min())
 
     few = texts[:32]  # one text at a time: no padding, so no batch-shape rounding
     unbatched = {"native_bf16": native_bf16.encode(few, batch_size=1), "st_bf16": st_bf16.encode(few, batch_size=1)}
