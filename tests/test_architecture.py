@@ -16,9 +16,9 @@ SRC = Path(l3prune.__file__).parent
 
 #: Bottom to top: (level, room) for each module or package of l3prune.
 LAYERS = {
-    "errors": 0,
-    "options": 1, "architectures": 1, "pooling": 1, "losses": 1, "resources": 1, "safe_write": 1, "textfile": 1,
-    "layers": 2, "data": 2,
+    "errors": 0, "lazy": 0,
+    "options": 1, "architectures": 1, "pooling_modes": 1, "losses": 1, "resources": 1, "safe_write": 1, "textfile": 1,
+    "layers": 2, "data": 2, "pooling": 2, "load_options": 2,
     "loading": 3,
     "encoder": 4, "st_pooling": 4,
     "pruning": 5, "evaluation": 5, "export": 5, "encode_file": 5, "testing": 5,

@@ -150,3 +150,16 @@ def test_python_dash_m_runs_the_same_command():
 
     out = subprocess.run([sys.executable, "-m", "l3prune", "--help"], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.startswith("usage: l3prune")
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["train", "--help"], ["eval", "--help"], ["info", "m", "--dtype", "fp64"]])
+def test_help_and_usage_errors_do_not_import_torch(argv):
+    """--help and a mistyped flag answer in a fraction of a second: torch and transformers (seconds to import)
+    load only when a command runs."""
+    import subprocess
+    import sys
+
+    probe = ("import sys\nfrom l3prune.cli import main\ntry:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+             "print(sorted(m for m in ('torch', 'transformers', 'peft') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", probe, *argv], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip().splitlines()[-1] == "[]", (out.stdout[-500:], out.stderr[-500:])

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from l3prune.errors import L3PruneError
-from l3prune.loading import LoadOptions
+from l3prune.load_options import LoadOptions
 from l3prune.options import field_types
 
 #: How library messages name Python parameters, and the flag each is on the command line.

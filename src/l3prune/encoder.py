@@ -24,8 +24,8 @@ from tqdm.auto import tqdm
 from l3prune.architectures import decoder_layers
 from l3prune.errors import L3PruneError
 from l3prune.layers import PruneSpec, is_prefix, keep_layers, layers_to_keep
-from l3prune.loading import (LoadOptions, check_device, dtype_name, load_base_model, load_config, load_tokenizer,
-                              resolve)
+from l3prune.load_options import LoadOptions
+from l3prune.loading import check_device, dtype_name, load_base_model, load_config, load_tokenizer, resolve
 from l3prune.pooling import pool
 from l3prune.safe_write import atomic_output, dumps
 

@@ -3,8 +3,9 @@
 GGUF files are dequantised once into a cached safetensors folder, because transformers' GGUF path
 takes ~17 s per load while a safetensors folder loads in about a second.
 
-Also the load options every command shares (``LoadOptions``: pooling, max length, dtype, device), the
-one dtype table (``DTYPES``) and the one place a dtype name becomes a torch dtype (``resolve_dtype``).
+Also the one dtype table (``DTYPES``) and the one place a dtype name becomes a torch dtype
+(``resolve_dtype``). ``LoadOptions`` (pooling, max length, dtype, device) lives in ``load_options``, without
+torch, and is imported from here too.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import logging
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -24,8 +25,7 @@ from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoTokeni
 from l3prune.architectures import arch_spec
 from l3prune.errors import L3PruneError
 from l3prune.layers import truncate_config
-from l3prune.options import check_choices, check_types, described
-from l3prune.pooling import POOLING_MODES, check_pooling
+from l3prune.load_options import DTYPE_NAMES, LoadOptions  # LoadOptions: re-exported
 from l3prune.safe_write import atomic_output
 
 logger = logging.getLogger(__name__)
@@ -185,9 +185,8 @@ def default_device() -> str:
     return check_device(None)
 
 
-#: The dtype names every command accepts; ``auto`` picks ``default_dtype`` for the device.
-DTYPES: dict[str, torch.dtype] = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
-DTYPE_NAMES = ("auto", *DTYPES)
+#: The torch dtype of each name in ``DTYPE_NAMES`` but ``auto`` (which picks ``default_dtype`` for the device).
+DTYPES: dict[str, torch.dtype] = dict(zip(DTYPE_NAMES[1:], (torch.float32, torch.bfloat16, torch.float16), strict=True))
 
 
 def cpu_has_native_bf16() -> bool:
@@ -256,38 +255,6 @@ def resolve_dtype(dtype: str | torch.dtype | None, device: str | torch.device) -
         logger.warning("bf16 on a CPU without AMX or AVX512-BF16 is emulated and slower than fp32; "
                        "dtype 'auto' would choose fp32 here")
     return chosen
-
-
-@dataclass(frozen=True)
-class LoadOptions:
-    """How a command loads a model, shared by every command: each field is also a flag (``--max-length``).
-
-    ``pooling`` and ``max_length`` left as None keep the model's saved setting (weighted_mean and 512 for a
-    model l3prune has not saved).
-    """
-
-    pooling: str | None = described(None, "override the pooling", choices=POOLING_MODES,
-                                    unset="the model's saved setting, else weighted_mean")
-    max_length: int | None = described(None, "maximum tokens per text (longer texts are truncated)",
-                                       unset="the model's saved setting, else 512")
-    dtype: str = described("auto", "weights dtype; auto = bf16 on GPUs that support it and on CPUs with AMX or "
-                                   "AVX512-BF16, else fp32",
-                           choices=DTYPE_NAMES)
-    device: str | None = described(None, "e.g. cpu, cuda, cuda:1", unset="cuda if available")
-
-    def validate(self) -> LoadOptions:
-        """Check every value; messages name the setting and the fix."""
-        check_types(self)
-        check_choices(self)
-        if self.pooling is not None:
-            check_pooling(self.pooling)
-        if self.max_length is not None and self.max_length < 2:
-            raise L3PruneError(f"max_length must be an integer >= 2, got {self.max_length!r}")
-        return self
-
-    def encoder_kwargs(self) -> dict:
-        """The keywords of ``LLMEncoder.from_pretrained`` these options set."""
-        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 def load_base_model(

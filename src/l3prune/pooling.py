@@ -9,14 +9,9 @@ from __future__ import annotations
 import torch
 
 from l3prune.errors import L3PruneError
+from l3prune.pooling_modes import POOLING_MODES, check_pooling
 
-POOLING_MODES = ("mean", "weighted_mean", "weighted_mean_from_instruction", "last_token", "eos", "bos")
-
-
-def check_pooling(mode: str) -> str:
-    if mode not in POOLING_MODES:
-        raise L3PruneError(f"unknown pooling {mode!r}; choose from {list(POOLING_MODES)}")
-    return mode
+__all__ = ["POOLING_MODES", "check_pooling", "pool"]
 
 
 def pool(hidden: torch.Tensor, pool_mask: torch.Tensor, mode: str,

@@ -16,7 +16,8 @@ from pathlib import Path
 from l3prune.encoder import LLMEncoder
 from l3prune.errors import L3PruneError
 from l3prune.layers import PruneSpec
-from l3prune.loading import LoadOptions, load_config, resolve
+from l3prune.load_options import LoadOptions
+from l3prune.loading import load_config, resolve
 from l3prune.pruning.criteria import Criterion, Selection, get_criterion, plan
 from l3prune.safe_write import check_output
 

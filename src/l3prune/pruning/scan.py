@@ -23,7 +23,8 @@ from tqdm.auto import tqdm
 from l3prune.architectures import final_norm
 from l3prune.data import SourceBatchSampler, Triplet, load_triplets
 from l3prune.errors import L3PruneError
-from l3prune.loading import LoadOptions, dtype_name
+from l3prune.load_options import LoadOptions
+from l3prune.loading import dtype_name
 from l3prune.losses import contrastive_loss_per_example
 from l3prune.pooling import pool
 from l3prune.pruning.profile import LayerProfile, profile_paths

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from l3prune.errors import L3PruneError
-from l3prune.loading import LoadOptions
+from l3prune.load_options import LoadOptions
 from l3prune.options import check_choices, check_types, described, layered
 from l3prune.textfile import loads_strict, read_text
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from l3prune.errors import L3PruneError
 from l3prune.layers import PruneSpec
-from l3prune.loading import LoadOptions
+from l3prune.load_options import LoadOptions
 from l3prune.safe_write import OVERWRITE_HINT, dumps, write_json
 from l3prune.training.config import RUN_ONLY, TrainConfig
 

@@ -21,7 +21,8 @@ from l3prune.data import SourceBatchSampler, Triplet, load_triplets
 from l3prune.encoder import LLMEncoder
 from l3prune.errors import L3PruneError
 from l3prune.layers import PruneSpec
-from l3prune.loading import LoadOptions, dtype_name, load_config, resolve
+from l3prune.load_options import LoadOptions
+from l3prune.loading import dtype_name, load_config, resolve
 from l3prune.safe_write import OVERWRITE_HINT, atomic_output, check_output, dumps
 from l3prune.training import distributed
 from l3prune.training.adapters import merge_trained
