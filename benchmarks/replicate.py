@@ -20,7 +20,8 @@ criteria at 50% depth, 1-4 layers trained ("Why Lift so Heavy?"), full-parameter
 and small (what a stock-loadable export costs). Tier 2 also runs the seed-42 tier-1 rows it compares with.
 ``--only`` and ``--seeds`` run just some configurations; finished ones stay in the report. With
 ``--finish-by HH:MM``, a training row starts only if it is estimated to finish (with its evaluation) by then:
-a session's machine keeps no cache, so a row cut off at the end is lost (``_row_time.py``). With ``--commit``,
+a session's machine keeps no cache, so a row cut off at the end is lost (``_row_time.py``); rows held back by
+the table's rate on a fresh machine are looked at again once rows trained there have measured its own. With ``--commit``,
 the results files are committed (only those paths) after every finished configuration, so a stop loses at
 most the row in progress.
 
@@ -675,6 +676,67 @@ def restore_cache(model: str, cache: Path, args) -> int:
     return restored
 
 
+def run_rows(configs: list[Config], this_run: set, args, tasks, sel: dict, cache: Path) -> tuple[list[dict], int, int]:
+    """One pass over ``configs``: run (or read from the cache) this run's rows, report and commit after each.
+
+    Returns (the rows, how many training rows ``--finish-by`` did not start, how many rows were trained).
+    """
+    results, done_layers, skipped, trained = [], {}, 0, 0
+    for index, cfg in enumerate(configs):
+        scores = score_file(cfg, cache)
+        not_this_run = ((args.only and cfg.name not in args.only)
+                        or (args.seeds and cfg.trained and cfg.seed not in args.seeds)
+                        or (cfg.name, cfg.seed) not in this_run)
+        if not_this_run:
+            if scores.is_file():
+                results.append(run_config(cfg, args.model, args, tasks, cache))  # finished earlier: report it
+            continue
+        key = (tuple(cfg.layers or ()), cfg.trained, cfg.seed, cfg.family == "minilm", json.dumps(cfg.extra, sort_keys=True))
+        if key in done_layers and cfg.family != "minilm":
+            same = done_layers[key]
+            log.info("%s keeps the same layers as %s; reusing its scores", cfg.name, same["info"]["config"])
+            clone = json.loads(json.dumps(same))
+            clone["info"].update(config=cfg.name, family=cfg.family, note=f"same layers as {same['info']['config']}")
+            results.append(clone)
+            continue
+        if args.report_only and not scores.is_file():
+            continue
+        fresh = not scores.is_file()
+        if fresh and cfg.trained and args.finish_by and not args.report_only and not fits(cfg, args, cache):
+            skipped += 1
+            continue
+        result = run_config(cfg, args.model, args, tasks, cache)
+        trained += fresh and cfg.trained
+        done_layers[key] = result
+        results.append(result)
+        if not args.report_only:  # a partial report after every configuration, for a run that is stopped
+            written = report_so_far(args.model, results, configs[index + 1:], sel, args, cache)
+            if args.commit and fresh and written:
+                commit(written, f"replicate {args.model}, {args.steps} steps: {result['model_id']} "
+                                f"(average {result['average_main_score']:.2f})")
+            full_file = cache / "full-suite" / f"{result['model_id']}.json"
+            if wants_full_suite(cfg, args, cache) and not full_file.is_file() and run_full_suite(cfg, args, cache):
+                written = report_so_far(args.model, results, configs[index + 1:], sel, args, cache)
+                if args.commit and written:
+                    commit(written, f"replicate {args.model}, {args.steps} steps: {result['model_id']} on the full suite")
+    return results, skipped, trained
+
+
+def run_every_row(configs: list[Config], this_run: set, args, tasks, sel: dict, cache: Path) -> list[dict]:
+    """``run_rows``, then once more if ``--finish-by`` held back rows and others were trained meanwhile.
+
+    A fresh machine has no training log of its own, so the first pass judges the long rows by the table's
+    rate, measured on a slower machine; the rows it trains measure this machine's rate, by which a held-back
+    row may fit after all (on 2026-12-02 a 28-layer row was held back at 0.30 s per layer-step, and the
+    machine then measured 0.16).
+    """
+    results, skipped, trained = run_rows(configs, this_run, args, tasks, sel, cache)
+    if skipped and trained:
+        log.info("%d rows were not started; looking again with this machine's measured rate", skipped)
+        results, _, _ = run_rows(configs, this_run, args, tasks, sel, cache)
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="smollm2-135m")
@@ -739,42 +801,7 @@ def main() -> None:
         configs = tier1 + tier2
     this_run = {(c.name, c.seed) for c in selected}
     tasks = None if args.report_only else quick_suite(CACHE / args.model / "quick-suite")
-    results, done_layers = [], {}
-    for index, cfg in enumerate(configs):
-        scores = score_file(cfg, cache)
-        not_this_run = ((args.only and cfg.name not in args.only)
-                        or (args.seeds and cfg.trained and cfg.seed not in args.seeds)
-                        or (cfg.name, cfg.seed) not in this_run)
-        if not_this_run:
-            if scores.is_file():
-                results.append(run_config(cfg, args.model, args, tasks, cache))  # finished earlier: report it
-            continue
-        key = (tuple(cfg.layers or ()), cfg.trained, cfg.seed, cfg.family == "minilm", json.dumps(cfg.extra, sort_keys=True))
-        if key in done_layers and cfg.family != "minilm":
-            same = done_layers[key]
-            log.info("%s keeps the same layers as %s; reusing its scores", cfg.name, same["info"]["config"])
-            clone = json.loads(json.dumps(same))
-            clone["info"].update(config=cfg.name, family=cfg.family, note=f"same layers as {same['info']['config']}")
-            results.append(clone)
-            continue
-        if args.report_only and not scores.is_file():
-            continue
-        fresh = not scores.is_file()
-        if fresh and cfg.trained and args.finish_by and not args.report_only and not fits(cfg, args, cache):
-            continue
-        result = run_config(cfg, args.model, args, tasks, cache)
-        done_layers[key] = result
-        results.append(result)
-        if not args.report_only:  # a partial report after every configuration, for a run that is stopped
-            written = report_so_far(args.model, results, configs[index + 1:], sel, args, cache)
-            if args.commit and fresh and written:
-                commit(written, f"replicate {args.model}, {args.steps} steps: {result['model_id']} "
-                                f"(average {result['average_main_score']:.2f})")
-            full_file = cache / "full-suite" / f"{result['model_id']}.json"
-            if wants_full_suite(cfg, args, cache) and not full_file.is_file() and run_full_suite(cfg, args, cache):
-                written = report_so_far(args.model, results, configs[index + 1:], sel, args, cache)
-                if args.commit and written:
-                    commit(written, f"replicate {args.model}, {args.steps} steps: {result['model_id']} on the full suite")
+    results = run_every_row(configs, this_run, args, tasks, sel, cache)
     speed = None
     if (not args.report_only and not args.no_throughput) or throughput_file(cache).is_file():
         depths = sorted({len(c.layers) for c in selected if c.layers}, reverse=True)

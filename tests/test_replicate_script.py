@@ -93,6 +93,49 @@ def test_a_row_that_cannot_finish_in_time_is_not_started(replicate, tmp_path, ca
     assert "from the table measured without AMX" in caplog.text
 
 
+def test_rows_held_back_are_looked_at_again_once_this_machine_has_measured_its_rate(replicate, tmp_path,
+                                                                                     monkeypatch):
+    """On a fresh machine the first pass judges the long rows by the table's (slower) rate; once a shorter row
+    has trained here, a second pass starts the long row that now fits, and a run that trained nothing does not
+    loop."""
+    (tmp_path / "scores").mkdir()
+    long_row = replicate.Config("l3prune-large", "l3prune", list(range(28)), True, 7)
+    short_row = replicate.Config("l3prune-small", "l3prune", list(range(7)), True, 1234)
+    configs = [long_row, short_row]
+    this_run = {(c.name, c.seed) for c in configs}
+    ran, judged = [], []
+
+    def run_config(cfg, model, args, tasks, cache):
+        path = replicate.score_file(cfg, cache)
+        if not path.is_file():
+            ran.append(cfg.name)
+            path.write_text(json.dumps(run(cfg.name, seed=cfg.seed, layers=len(cfg.layers))))
+        return json.loads(path.read_text())
+
+    def fits(cfg, args, cache):  # the long row fits only once something has trained on this machine
+        judged.append(cfg.name)
+        return cfg is short_row or bool(ran)
+
+    monkeypatch.setattr(replicate, "run_config", run_config)
+    monkeypatch.setattr(replicate, "fits", fits)
+    monkeypatch.setattr(replicate, "report_so_far", lambda *a: [])
+    monkeypatch.setattr(replicate, "wants_full_suite", lambda *a: False)
+    args = types.SimpleNamespace(only=None, seeds=None, report_only=False, finish_by=dt.datetime.now(), commit=False,
+                                 model="smollm2-135m", steps=1000)
+
+    rows = replicate.run_every_row(configs, this_run, args, None, {}, tmp_path)
+    assert ran == ["l3prune-small", "l3prune-large"]
+    assert judged == ["l3prune-large", "l3prune-small", "l3prune-large"]
+    assert [r["model_id"] for r in rows] == ["l3prune-large-s7", "l3prune-small-s1234"]  # in the configs' order
+
+    ran.clear(), judged.clear()
+    (tmp_path / "scores" / "l3prune-large-s7.json").unlink()
+    monkeypatch.setattr(replicate, "fits", lambda cfg, args, cache: judged.append(cfg.name) or False)
+    assert [r["model_id"] for r in replicate.run_every_row(configs, this_run, args, None, {}, tmp_path)] == [
+        "l3prune-small-s1234"]
+    assert ran == [] and judged == ["l3prune-large"]  # nothing trained: one pass, no second look
+
+
 def test_commit_commits_only_changed_results_and_is_quiet_when_nothing_changed(replicate, tmp_path, monkeypatch,
                                                                                 caplog):
     import subprocess
