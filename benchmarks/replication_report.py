@@ -119,7 +119,14 @@ def criteria_claim(rows: dict, noise: float | None) -> Cell:
     """First-n layers (L3Prune's family) against every field criterion at 50% depth."""
     names = [f"{c}-50%" for c in CRITERIA]
     if "last-drop50" not in rows or not all(n in rows for n in names):
-        return pending(*(n for n in ["last-drop50", *names] if n not in rows))
+        cell = pending(*(n for n in ["last-drop50", *names] if n not in rows))
+        done = [n for n in names if n in rows]
+        if "last-drop50" in rows and done:  # the criteria finished so far, each against the first layers
+            ours = rows["last-drop50"]["average"]
+            cell.figure = (f"so far: first {rows['last-drop50']['layers']} layers {ours:.2f}; " +
+                           ", ".join(f"{n.removesuffix('-50%')} {rows[n]['average']:.2f} "
+                                     f"(first layers {ours - rows[n]['average']:+.2f})" for n in done))
+        return cell
     ours = rows["last-drop50"]["average"]
     best = max(names, key=lambda n: rows[n]["average"])
     d = ours - rows[best]["average"]

@@ -97,3 +97,13 @@ def test_full_retraining_must_beat_lora_by_more_than_noise_and_a_point(report):
     assert "7 layers +1.08, outside seed noise" in measured.why
     assert cell(0.9, 3.0, std=0.1).verdict == "did not hold"  # beyond the noise, but under a point
     assert cell(2.5, 3.0).verdict == "held"
+
+
+def test_criteria_finished_so_far_are_shown_while_the_claim_is_pending(report):
+    rows = payload(row("full", 30, 77.0), row("last-drop50", 15, 74.04), row("block_influence-50%", 15, 73.12))
+    cell = report.claims({"smollm2-135m": rows, "gemma3-270m": None})[4].cells["smollm2-135m"]
+    assert cell.verdict == "pending" and "angular-50%" in cell.why and "block_influence" not in cell.why
+    assert cell.figure == "so far: first 15 layers 74.04; block_influence 73.12 (first layers +0.92)"
+    without_ours = report.claims({"smollm2-135m": payload(row("full", 30, 77.0), row("block_influence-50%", 15, 73.1)),
+                                  "gemma3-270m": None})[4].cells["smollm2-135m"]
+    assert without_ours.figure == "" and "last-drop50" in without_ours.why
