@@ -11,7 +11,7 @@ from dataclasses import dataclass, fields
 
 from l3prune.errors import L3PruneError
 from l3prune.options import check_choices, check_types, described
-from l3prune.pooling_modes import POOLING_MODES, check_pooling
+from l3prune.pooling_modes import POOLING_MODES
 
 #: The dtype names every command accepts; ``auto`` picks bf16 where the hardware multiplies it natively,
 #: else fp32 (``loading.default_dtype``), and ``loading.DTYPES`` maps the others to torch dtypes.
@@ -38,9 +38,7 @@ class LoadOptions:
     def validate(self) -> LoadOptions:
         """Check every value; messages name the setting and the fix."""
         check_types(self)
-        check_choices(self)
-        if self.pooling is not None:
-            check_pooling(self.pooling)
+        check_choices(self)  # pooling and dtype among their names
         if self.max_length is not None and self.max_length < 2:
             raise L3PruneError(f"max_length must be an integer >= 2, got {self.max_length!r}")
         return self
