@@ -13,11 +13,18 @@ from l3prune.safe_write import atomic_output
 from l3prune.training.history import LossLog
 
 
+def on_depth_curve(row: dict) -> bool:
+    """Whether a row is a point of the paper's quality-versus-size curve: trained, keeping the first n layers
+    (full, last-*, l3prune-*), with the paper's settings. A variant (another pooling, full fine-tuning) of such a
+    row sits at the same size, and joining it would draw the line down to it and back up."""
+    return row["trained"] and row["family"] in ("full", "last", "l3prune") and not row.get("variant")
+
+
 def pareto_plot(rows: list[dict], path: Path, title: str) -> None:
     """Average score against parameters and against throughput; seed spread as error bars.
 
-    Trained configurations that keep the first n layers (full, last-*, l3prune-*) are joined by a line:
-    the paper's quality-versus-size curve. Points with the same layers share one joined label.
+    The rows on the depth curve (``on_depth_curve``) are joined by a line. Points with the same layers share one
+    joined label; a variant is drawn in blue and labelled with what it changes, beside the row it varies.
     """
     import matplotlib
 
@@ -38,11 +45,11 @@ def pareto_plot(rows: list[dict], path: Path, title: str) -> None:
         for (x, y), same in points.items():
             r = same[0]
             marker = "*" if r["family"] == "minilm" else ("o" if r["trained"] else "x")
-            color = "black" if r["family"] in ("full", "last", "l3prune", "minilm") else "tab:red"
+            color = ("tab:blue" if r.get("variant") else
+                     "black" if r["family"] in ("full", "last", "l3prune", "minilm") else "tab:red")
             ax.errorbar(x, y, yerr=r["seed_std"] or 0, fmt=marker, color=color, ms=9 if marker == "*" else 5, capsize=3)
-            labels.append((x, y, " = ".join(p["config"] for p in same)))
-        curve = sorted({(x, y) for (x, y), same in points.items()
-                        if any(p["trained"] and p["family"] in ("full", "last", "l3prune") for p in same)})
+            labels.append((x, y, " = ".join(_point_label(p) for p in same)))
+        curve = sorted({(x, y) for (x, y), same in points.items() if any(on_depth_curve(p) for p in same)})
         if curve:
             ax.plot(*zip(*curve), color="black", alpha=0.3, lw=1)
         ax.set_xlabel(label)
@@ -54,13 +61,26 @@ def pareto_plot(rows: list[dict], path: Path, title: str) -> None:
             ax.xaxis.set_major_formatter(ScalarFormatter())
             ax.xaxis.set_minor_formatter(NullFormatter())
         all_labels.append((ax, labels))
-    fig.suptitle(title + "   (o trained, x untrained, * MiniLM; red: field criteria; bars: seed std)")
+    fig.suptitle(title + "\n(o trained, x untrained, * MiniLM; red: field criteria; blue: the row it names with another "
+                 "pooling or full fine-tuning; bars: seed std)", fontsize=11)
     fig.tight_layout()
     for ax, labels in all_labels:  # after the layout: the boxes are measured where they will be drawn
         place_labels(ax, labels)
     with atomic_output(path, overwrite=True) as tmp:
         fig.savefig(tmp, dpi=120, format="png")
     plt.close(fig)
+
+
+def _point_label(row: dict) -> str:
+    """A variant's label names the row it varies, shortly, and what it changes ("small +mean", "drop80 +fullft"),
+    short enough to sit beside its crowded neighbours."""
+    changes = [str(value) if key == "pooling" else f"{value}ft" for key, value in sorted((row.get("variant") or {}).items())]
+    if not changes:
+        return row["config"]
+    base = row["config"]
+    for change in changes:
+        base = base.removesuffix("-" + change)
+    return " ".join([base.removeprefix("l3prune-").removeprefix("last-"), *("+" + c for c in changes)])
 
 
 def keep_loss_curves(results: list[dict], cache: Path, path: Path, *, seed: int) -> dict[str, dict]:

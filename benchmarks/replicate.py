@@ -446,6 +446,11 @@ SHORT = {"STSBenchmark": "STS-B", "msmarco_5k": "MSM", "Banking77Classification"
          "Banking77Clustering": "B77-clu"}
 
 
+# Settings a row changes besides its layers (``Config.extra``): such a row is a variant of the row with the same
+# layers, not a point of the quality-versus-depth curve.
+VARIANT_KEYS = ("pooling", "finetune")
+
+
 def summarise(results: list[dict], speed: dict | None, full_params: int) -> list[dict]:
     """One row per configuration (seeds averaged, their spread kept)."""
     groups: dict[str, list[dict]] = {}
@@ -463,7 +468,8 @@ def summarise(results: list[dict], speed: dict | None, full_params: int) -> list
         tps = speed["texts_per_s"].get(speed_key) if speed else None
         rows.append({
             "config": name, "family": info["family"], "trained": info["trained"], "layers": k,
-            "kept_layers": info.get("kept_layers"), "parameters": info["parameters"],
+            "kept_layers": info.get("kept_layers"), "variant": {key: info[key] for key in VARIANT_KEYS if key in info},
+            "parameters": info["parameters"],
             "params_pct": 100 * info["parameters"] / full_params, "saved_mb": info["saved_bytes"] / 2**20,
             "seeds": [r["info"]["seed"] for r in rs] if info["trained"] else [],
             "scores": {t: statistics.mean(r["tasks"][t]["main_score"] for r in rs) for t in TASK_ORDER},

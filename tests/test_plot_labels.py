@@ -60,6 +60,36 @@ def test_the_naive_placement_overlaps_on_the_same_points():
     plt.close(fig)
 
 
+def test_a_label_in_a_cluster_is_nearest_its_own_point_or_joined_to_it(plot_labels):
+    """SmolLM2's `small` with its poolings: five points at one size, a few pixels apart. A label placed beside
+    the wrong one reads as that point's, so it either lies nearer its own point than any other or has a leader."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    points = [(53.0, 69.95, "l3prune-small"), (53.0, 70.97, "small +fullft"), (53.0, 70.39, "small +wmean_instr"),
+              (53.0, 69.25, "small +mean"), (49.5, 70.45, "last-drop80"), (49.5, 71.06, "drop80 +fullft")]
+    ax.plot([p[0] for p in points], [p[1] for p in points], "o")
+    ax.set_xlim(20, 140)
+    ax.set_ylim(50, 82)
+    fig.tight_layout()
+    plot_labels.place_labels(ax, points)
+    renderer = fig.canvas.get_renderer()
+    centres = [ax.transData.transform(p[:2]) for p in points]
+    leaders = 0
+    for i, note in enumerate(ax.texts):
+        if note.arrow_patch is not None:
+            leaders += 1
+            continue
+        box = note.get_window_extent(renderer)
+        own = plot_labels._distance(box, *centres[i])
+        assert all(own < plot_labels._distance(box, *c) for j, c in enumerate(centres) if j != i), note.get_text()
+    assert leaders > 0  # the case is crowded enough to need them: the check above is not vacuous
+    plt.close(fig)
+
+
 def test_a_crowded_label_is_kept_not_dropped(plot_labels):
     import matplotlib
 

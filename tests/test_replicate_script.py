@@ -255,6 +255,36 @@ def test_the_pareto_plot_labels_every_point_once(figures, tmp_path, monkeypatch)
     assert [p.name for p in tmp_path.iterdir()] == ["pareto.png"]  # written through a temporary file, none left
 
 
+def test_a_pooling_or_fullft_variant_is_off_the_depth_curve_and_labelled_by_what_it_changes(
+        replicate, figures, tmp_path, monkeypatch):
+    import matplotlib.axes
+
+    def result(config, family, layers, average, **extra):
+        info = {"config": config, "family": family, "trained": True, "seed": 42, "num_layers": layers,
+                "kept_layers": list(range(layers)), "parameters": layers * 1e6, "saved_bytes": 1, **extra,
+                "machine": {"cpu": "test"}}
+        return {"info": info, "average_main_score": average,
+                "tasks": {t: {"main_score": average} for t in replicate.TASK_ORDER}}
+
+    rows = replicate.summarise([result("full", "full", 30, 77.0), result("l3prune-small", "l3prune", 7, 70.0),
+                                result("l3prune-small-mean", "l3prune", 7, 69.0, pooling="mean"),
+                                result("last-drop80-fullft", "last", 6, 71.0, finetune="full")],
+                               None, full_params=30e6)
+    assert [r["variant"] for r in rows] == [{}, {}, {"pooling": "mean"}, {"finetune": "full"}]
+    assert [figures.on_depth_curve(r) for r in rows] == [True, True, False, False]
+
+    lines, labelled = [], []
+    original_plot, original_place = matplotlib.axes.Axes.plot, figures.place_labels
+    monkeypatch.setattr(matplotlib.axes.Axes, "plot",
+                        lambda ax, *args, **kw: lines.append([list(a) for a in args]) or original_plot(ax, *args, **kw))
+    monkeypatch.setattr(figures, "place_labels", lambda ax, labels: labelled.append([t for _, _, t in labels])
+                        or original_place(ax, labels))
+    figures.pareto_plot(rows, tmp_path / "pareto.png", "test")
+
+    assert lines[0] == [[7.0, 30.0], [70.0, 77.0]]  # the line joins small and full only, not the variants
+    assert labelled[0] == ["full", "l3prune-small", "small +mean", "drop80 +fullft"]
+
+
 def test_a_lost_seed_42_model_hands_its_full_suite_to_the_next_seed(replicate, tmp_path):
     args = types.SimpleNamespace(budget="paper")
     full = lambda seed: replicate.Config("full", "full", list(range(30)), True, seed)  # noqa: E731
