@@ -16,20 +16,26 @@ def _label_boxes(ax):
     return [t.get_window_extent(renderer) for t in ax.texts]
 
 
-def test_close_neighbours_get_separate_labels(plot_labels):
+def _labelled_plot(plot_labels, points, figsize):
+    """The points drawn on the replication plot's axes (x 20-140 million parameters, y 50-82), then labelled."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 4))
-    points = [(127.5, 77.22, "l3prune-large"), (134.5, 77.14, "full"), (49.5, 70.45, "last-drop80"),
-              (49.5, 71.06, "last-drop80-fullft"), (53.0, 69.89, "l3prune-small"), (53.0, 70.97, "small-fullft")]
+    fig, ax = plt.subplots(figsize=figsize)
     ax.plot([p[0] for p in points], [p[1] for p in points], "o")
     ax.set_xlim(20, 140)
     ax.set_ylim(50, 82)
     fig.tight_layout()
     plot_labels.place_labels(ax, points)
+    return fig, ax, plt
+
+
+def test_close_neighbours_get_separate_labels(plot_labels):
+    points = [(127.5, 77.22, "l3prune-large"), (134.5, 77.14, "full"), (49.5, 70.45, "last-drop80"),
+              (49.5, 71.06, "last-drop80-fullft"), (53.0, 69.89, "l3prune-small"), (53.0, 70.97, "small-fullft")]
+    fig, ax, plt = _labelled_plot(plot_labels, points, (6, 4))
     boxes = _label_boxes(ax)
     assert [t.get_text() for t in ax.texts] == [p[2] for p in points]  # every label, in order, none dropped
     for i, a in enumerate(boxes):
@@ -63,19 +69,9 @@ def test_the_naive_placement_overlaps_on_the_same_points():
 def test_a_label_in_a_cluster_is_nearest_its_own_point_or_joined_to_it(plot_labels):
     """SmolLM2's `small` with its poolings: five points at one size, a few pixels apart. A label placed beside
     the wrong one reads as that point's, so it either lies nearer its own point than any other or has a leader."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 3.5))
     points = [(53.0, 69.95, "l3prune-small"), (53.0, 70.97, "small +fullft"), (53.0, 70.39, "small +wmean_instr"),
               (53.0, 69.25, "small +mean"), (49.5, 70.45, "last-drop80"), (49.5, 71.06, "drop80 +fullft")]
-    ax.plot([p[0] for p in points], [p[1] for p in points], "o")
-    ax.set_xlim(20, 140)
-    ax.set_ylim(50, 82)
-    fig.tight_layout()
-    plot_labels.place_labels(ax, points)
+    fig, ax, plt = _labelled_plot(plot_labels, points, (7, 3.5))
     renderer = fig.canvas.get_renderer()
     centres = [ax.transData.transform(p[:2]) for p in points]
     leaders = 0
