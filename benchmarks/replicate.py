@@ -715,11 +715,12 @@ def run_rows(configs: list[Config], this_run: set, args, tasks, sel: dict, cache
         trained += fresh and cfg.trained
         done_layers[key] = result
         results.append(result)
-        if not args.report_only:  # a partial report after every configuration, for a run that is stopped
-            written = report_so_far(args.model, results, configs[index + 1:], sel, args, cache)
-            if args.commit and fresh and written:
-                commit(written, f"replicate {args.model}, {args.steps} steps: {result['model_id']} "
-                                f"(average {result['average_main_score']:.2f})")
+        if not args.report_only:
+            if fresh:  # a partial report after every row scored now, for a run that is stopped (main reports all)
+                written = report_so_far(args.model, results, configs[index + 1:], sel, args, cache)
+                if args.commit and written:
+                    commit(written, f"replicate {args.model}, {args.steps} steps: {result['model_id']} "
+                                    f"(average {result['average_main_score']:.2f})")
             full_file = cache / "full-suite" / f"{result['model_id']}.json"
             if wants_full_suite(cfg, args, cache) and not full_file.is_file() and run_full_suite(cfg, args, cache):
                 written = report_so_far(args.model, results, configs[index + 1:], sel, args, cache)

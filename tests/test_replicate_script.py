@@ -118,13 +118,15 @@ def test_rows_held_back_are_looked_at_again_once_this_machine_has_measured_its_r
 
     monkeypatch.setattr(replicate, "run_config", run_config)
     monkeypatch.setattr(replicate, "fits", fits)
-    monkeypatch.setattr(replicate, "report_so_far", lambda *a: [])
+    reported = []
+    monkeypatch.setattr(replicate, "report_so_far", lambda model, results, *a: reported.append(len(results)) or [])
     monkeypatch.setattr(replicate, "wants_full_suite", lambda *a: False)
     args = types.SimpleNamespace(only=None, seeds=None, report_only=False, finish_by=dt.datetime.now(), commit=False,
                                  model="smollm2-135m", steps=1000)
 
     rows = replicate.run_every_row(configs, this_run, args, None, {}, tmp_path)
     assert ran == ["l3prune-small", "l3prune-large"]
+    assert reported == [1, 1]  # a partial report after each row scored now; none for the rows read back
     assert judged == ["l3prune-large", "l3prune-small", "l3prune-large"]
     assert [r["model_id"] for r in rows] == ["l3prune-large-s7", "l3prune-small-s1234"]  # in the configs' order
 
