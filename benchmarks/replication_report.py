@@ -10,7 +10,8 @@ Every verdict follows a rule stated in the table's notes, computed from the numb
 - a loss is "negligible" when it is at most 1 point of the quick-suite average (our threshold; the paper
   gives none), and "modest" when it is at most 5.1 points (the paper's own loss for ``small``);
 - a difference is "inside seed noise" when it is smaller than twice the seed standard deviation
-  (the largest of full, large and small over seeds 42/7/1234 on that model); with one seed it is unknown.
+  (the largest of full, large and small over seeds 42/7/1234 on that model); with one seed it is unknown;
+- a claim that one choice beats another is "undecided" while its margin is inside seed noise.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ class Cell:
     """One model's figure for one claim, and whether the claim held there."""
 
     figure: str
-    verdict: str  # held | did not hold | not comparable | pending | not run
+    verdict: str  # held | did not hold | undecided (a win inside seed noise) | not comparable | pending | not run
     why: str = ""
 
 
@@ -133,8 +134,14 @@ def criteria_claim(rows: dict, noise: float | None) -> Cell:
     figure = (f"first {rows['last-drop50']['layers']} layers {ours:.2f}; best criterion {best} "
               f"{rows[best]['average']:.2f} (**{d:+.2f}**); " +
               ", ".join(f"{n.removesuffix('-50%')} {rows[n]['average']:.2f}" for n in names))
-    verdict = "held" if d > 0 else "did not hold"
-    return Cell(figure, verdict, f"the first layers {'beat' if d > 0 else 'lose to'} every criterion; {noise_note(d, noise)}")
+    if d <= 0:
+        return Cell(figure, "did not hold", f"the first layers lose to {best}; {noise_note(d, noise)}")
+    if noise is not None and d < noise:  # "beats" means a real win: one inside the noise could be a seed's luck
+        beyond = [n.removesuffix("-50%") for n in names if ours - rows[n]["average"] >= noise]
+        return Cell(figure, "undecided", f"the first layers beat every criterion, but {best.removesuffix('-50%')} only "
+                    f"by {d:+.2f}, {noise_note(d, noise)}; beyond it against {len(beyond)} of {len(names)}"
+                    + (f" ({', '.join(beyond)})" if beyond else "") + "; more seeds decide")
+    return Cell(figure, "held", f"the first layers beat every criterion; {noise_note(d, noise)}")
 
 
 def few_layers_claim(rows: dict) -> Cell:
@@ -260,7 +267,8 @@ def sections(claim_list: list[Claim], payloads: dict, short: dict | None, *, lev
         lines.append(f"| {c.name} | {c.paper} | " + " | ".join(cells) + f" | {verdict} |")
     lines += ["", f"Rules: a loss is negligible at most {NEGLIGIBLE} point (our threshold; the paper states none) and "
               f"modest at most {MODEST} (the paper's own loss for `small`); a difference is inside seed noise when "
-              "it is under twice the largest seed standard deviation of full, large and small on that model. "
+              "it is under twice the largest seed standard deviation of full, large and small on that model, and a "
+              "claim that one choice beats another is undecided while the margin is inside it. "
               "Parameter shares are compared only when within 15 points of the paper's.", "",
               f"{level} Every row", "", "Quick-suite average (x100) over seeds, ± their standard deviation; "
               "Δ against the trained full model of the same LLM.", "", *by_row_table(payloads), ""]
