@@ -68,10 +68,15 @@ def seed_noise(rows: dict[str, dict]) -> float | None:
     return 2 * max(stds) if stds else None
 
 
+def inside_noise(delta: float, noise: float | None) -> bool:
+    """Whether a difference is within seed noise; never, while the noise is not measured."""
+    return noise is not None and abs(delta) < noise
+
+
 def noise_note(delta: float, noise: float | None) -> str:
     if noise is None:
         return "seed noise not measured yet"
-    return f"inside seed noise (±{noise:.2f})" if abs(delta) < noise else f"outside seed noise (±{noise:.2f})"
+    return f"inside seed noise (±{noise:.2f})" if inside_noise(delta, noise) else f"outside seed noise (±{noise:.2f})"
 
 
 def delta(rows: dict, name: str, against: str = "full") -> float:
@@ -136,8 +141,8 @@ def criteria_claim(rows: dict, noise: float | None) -> Cell:
               ", ".join(f"{n.removesuffix('-50%')} {rows[n]['average']:.2f}" for n in names))
     if d <= 0:
         return Cell(figure, "did not hold", f"the first layers lose to {best}; {noise_note(d, noise)}")
-    if noise is not None and d < noise:  # "beats" means a real win: one inside the noise could be a seed's luck
-        beyond = [n.removesuffix("-50%") for n in names if ours - rows[n]["average"] >= noise]
+    if inside_noise(d, noise):  # "beats" means a real win: one inside the noise could be a seed's luck
+        beyond = [n.removesuffix("-50%") for n in names if not inside_noise(ours - rows[n]["average"], noise)]
         return Cell(figure, "undecided", f"the first layers beat every criterion, but {best.removesuffix('-50%')} only "
                     f"by {d:+.2f}, {noise_note(d, noise)}; beyond it against {len(beyond)} of {len(names)}"
                     + (f" ({', '.join(beyond)})" if beyond else "") + "; more seeds decide")
