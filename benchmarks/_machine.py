@@ -1,7 +1,8 @@
 """What machine a speed figure came from, recorded beside it.
 
-Speed on these CPUs depends on facts no figure shows: whether the CPU has AMX tiles (a bf16 training step ran
-about 1.6x faster with them than with AVX512-BF16 alone), how many threads ran, and how busy the machine was.
+Speed on these CPUs depends on facts no figure shows: which CPU it was and whether it has AMX tiles (training
+rates per layer-step differed by more than 2x between machines, and AMX did not tell the faster one), how many
+threads ran, and how busy the machine was.
 A result file that records them can be read later without guessing which machine it came from.
 """
 

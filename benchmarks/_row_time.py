@@ -2,8 +2,10 @@
 
 A session's machine may keep no cache: then a row cut off by the session's end is lost, checkpoints
 included, and its hours are wasted. Step time is about proportional to the kept layers, and machines differ
-(with AMX a bf16 step is about 1.6x faster than without), so the rate comes from this machine's own training
-logs when it has any, and from a table measured without AMX (the slower case) otherwise.
+by more than 2x in a way their CPU flags do not tell (per step and kept layer: 0.13-0.15 s on an AMD EPYC
+without AMX, 0.26 on an Intel Xeon with AMX, 0.30 on the machine of the table below), so the rate comes from
+this machine's own training logs when it has enough, and from the table (a slow machine) otherwise;
+``replicate.py`` runs a short probe to get such logs on a fresh machine (``probe_rate``).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ EVAL_MINUTES = {
 FALLBACK_MODEL = "gemma3-270m"
 SAFETY = 1.15  # step times swing 2x with each batch's texts; means over a row are steadier, but not exact
 MIN_LOGGED_STEPS = 50  # fewer steps than this on this machine: trust the table instead
+TABLE_SOURCE = "the table (a slow machine's rate)"
 
 
 def seconds_per_layer_step(model: str, runs: Path) -> tuple[float, str]:
@@ -40,18 +43,28 @@ def seconds_per_layer_step(model: str, runs: Path) -> tuple[float, str]:
     ``runs`` holds one folder per training run (``run.json`` with the kept layers, ``train_log.jsonl``).
     Layer-steps are pooled over every run, so long, deep runs weigh most: they are what the estimate is for.
     """
+    seconds, layer_steps, steps = _logged(runs)
+    if steps >= MIN_LOGGED_STEPS:
+        return seconds / layer_steps, f"this machine's own logs ({steps} steps)"
+    return DEFAULT_SECONDS_PER_LAYER.get(model, DEFAULT_SECONDS_PER_LAYER[FALLBACK_MODEL]), TABLE_SOURCE
+
+
+def measured_here(runs: Path) -> bool:
+    """Whether this machine has logged enough training steps to estimate its own rate."""
+    return _logged(runs)[2] >= MIN_LOGGED_STEPS
+
+
+def _logged(runs: Path) -> tuple[float, int, int]:
+    """(seconds, layer-steps, steps) logged by every training run in ``runs``; step 1 of each warms up."""
     seconds, layer_steps, steps = 0.0, 0, 0
     for record in sorted(runs.glob("*/run.json")):
         layers = len(json.loads(record.read_text()).get("kept") or [])
-        logged = [row["seconds"] for row in LossLog(record.parent).read()[1:]]  # step 1 warms up
+        logged = [row["seconds"] for row in LossLog(record.parent).read()[1:]]
         if layers and logged:
             seconds += sum(logged)
             layer_steps += layers * len(logged)
             steps += len(logged)
-    if steps >= MIN_LOGGED_STEPS:
-        return seconds / layer_steps, f"this machine's own logs ({steps} steps)"
-    rate = DEFAULT_SECONDS_PER_LAYER.get(model, DEFAULT_SECONDS_PER_LAYER[FALLBACK_MODEL])
-    return rate, "the table measured without AMX"
+    return seconds, layer_steps, steps
 
 
 def row_minutes(*, model: str, layers: int, steps: int, done_steps: int, seconds_per_layer: float,

@@ -21,7 +21,8 @@ and small (what a stock-loadable export costs). Tier 2 also runs the seed-42 tie
 ``--only`` and ``--seeds`` run just some configurations; finished ones stay in the report. With
 ``--finish-by HH:MM``, a training row starts only if it is estimated to finish (with its evaluation) by then:
 a session's machine keeps no cache, so a row cut off at the end is lost (``_row_time.py``); rows held back by
-the table's rate on a fresh machine are looked at again once rows trained there have measured its own. With ``--commit``,
+the table's rate on a fresh machine are looked at again once rows trained there, or a two-minute probe
+(``probe_rate``), have measured its own. With ``--commit``,
 the results files are committed (only those paths) after every finished configuration, so a stop loses at
 most the row in progress.
 
@@ -58,6 +59,7 @@ import datetime
 import json
 import logging
 import os
+import shutil
 import statistics
 import tempfile
 import time
@@ -68,7 +70,7 @@ import torch
 
 from _machine import machine, machine_line
 from _replicate_figures import keep_loss_curves, loss_plot, pareto_plot
-from _row_time import done_steps, parse_finish_by, row_minutes, seconds_per_layer_step
+from _row_time import MIN_LOGGED_STEPS, done_steps, measured_here, parse_finish_by, row_minutes, seconds_per_layer_step
 from _texts import mixed_texts
 
 from l3prune.data import load_triplets
@@ -92,6 +94,7 @@ FIELD_CRITERIA = ("block_influence", "angular", "perplexity", "taylor")
 SEEDS = (42, 7, 1234)
 SUBSAMPLE = QUICK_SIZES  # the library's quick suite: the same seeded subsample for every configuration
 FULL_SUITE_ROWS = ("full", "l3prune-large", "l3prune-small")  # also on the full suite (paper budget, seed 42)
+PROBE_LAYERS = 7  # the rate probe's depth: shallow enough to take minutes, deep enough that per-step overhead is small
 log = logging.getLogger("replicate")
 
 
@@ -730,18 +733,41 @@ def run_rows(configs: list[Config], this_run: set, args, tasks, sel: dict, cache
 
 
 def run_every_row(configs: list[Config], this_run: set, args, tasks, sel: dict, cache: Path) -> list[dict]:
-    """``run_rows``, then once more if ``--finish-by`` held back rows and others were trained meanwhile.
+    """``run_rows``, then once more if ``--finish-by`` held back rows and this machine has since measured its rate.
 
     A fresh machine has no training log of its own, so the first pass judges the long rows by the table's
-    rate, measured on a slower machine; the rows it trains measure this machine's rate, by which a held-back
-    row may fit after all (on 2026-12-02 a 28-layer row was held back at 0.30 s per layer-step, and the
-    machine then measured 0.16).
+    rate, measured on a slow machine; the rows it trains measure this machine's rate, by which a held-back
+    row may fit after all (a 28-layer row was once held back at 0.30 s per layer-step on a machine that then
+    measured 0.16). When the first pass trained nothing and this machine has no log, ``probe_rate`` measures it.
     """
     results, skipped, trained = run_rows(configs, this_run, args, tasks, sel, cache)
-    if skipped and trained:
+    probed = bool(skipped and not trained and not measured_here(cache / "runs"))
+    if probed:
+        probe_rate(args, cache)
+    if skipped and (trained or probed):
         log.info("%d rows were not started; looking again with this machine's measured rate", skipped)
         results, _, _ = run_rows(configs, this_run, args, tasks, sel, cache)
     return results
+
+
+def probe_rate(args, cache: Path) -> None:
+    """Train a few steps at a small depth, so that a fresh machine judges its long rows by its own rate.
+
+    Without it, a fresh machine whose queue holds only long rows judges them all by the table's slow rate and
+    trains nothing (2026-12-02: every row held back at 0.30 s per layer-step on a machine that then trained at
+    0.26). The probe's log stays in ``runs/`` beside the real rows' logs, which pool with it; its model is
+    thrown away. It costs about 50 steps at ``PROBE_LAYERS`` layers: one to three minutes.
+    """
+    steps = MIN_LOGGED_STEPS + 1  # step 1 warms up and is not counted
+    run_dir = cache / "runs" / "rate-probe"
+    log.info("this machine has not trained yet: measuring its rate (%d steps at %d layers)", steps, PROBE_LAYERS)
+    shutil.rmtree(run_dir, ignore_errors=True)
+    config = build_config(steps=steps, batch_size=args.batch_size, warmup_steps=0, schedule=args.schedule,
+                          seed=SEEDS[0], save_every=steps)
+    load = LoadOptions(max_length=args.train_max_length, dtype=args.dtype, device="cpu")
+    with tempfile.TemporaryDirectory(dir=cache) as tmp:
+        train_to_folder(resolve(args.model).location, Path(tmp) / "probe", config, load=load,
+                        prune=PruneSpec(layers=list(range(PROBE_LAYERS))), run_dir=run_dir)
 
 
 def main() -> None:

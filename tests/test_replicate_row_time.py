@@ -33,10 +33,13 @@ def test_the_rate_comes_from_this_machines_logs_pooled_by_layer_steps(row_time, 
 def test_too_few_logged_steps_fall_back_to_the_table(row_time, tmp_path):
     write_run(tmp_path, "new-s42", 10, [5.0] * 20)
     assert row_time.seconds_per_layer_step("gemma3-270m", tmp_path) == (
-        row_time.DEFAULT_SECONDS_PER_LAYER["gemma3-270m"], "the table measured without AMX")
+        row_time.DEFAULT_SECONDS_PER_LAYER["gemma3-270m"], row_time.TABLE_SOURCE)
+    assert not row_time.measured_here(tmp_path)
     slowest = max(row_time.DEFAULT_SECONDS_PER_LAYER.values())
     assert row_time.DEFAULT_SECONDS_PER_LAYER[row_time.FALLBACK_MODEL] == slowest
     assert row_time.seconds_per_layer_step("another-model", tmp_path)[0] == slowest
+    write_run(tmp_path, "more-s42", 10, [5.0] * 40)  # 19 + 39 steps after each run's warm-up step
+    assert row_time.measured_here(tmp_path)
 
 
 def test_row_minutes_count_remaining_steps_and_the_evaluations(row_time):

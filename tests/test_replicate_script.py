@@ -90,14 +90,14 @@ def test_a_row_that_cannot_finish_in_time_is_not_started(replicate, tmp_path, ca
         assert not replicate.fits(full, args, cache)  # 18 layers x 1000 steps at the table's 0.53 s: hours
         assert replicate.fits(small, args, cache)
     assert "full-s42 is not started: it needs about" in caplog.text
-    assert "from the table measured without AMX" in caplog.text
+    assert "from the table (a slow machine's rate)" in caplog.text
 
 
 def test_rows_held_back_are_looked_at_again_once_this_machine_has_measured_its_rate(replicate, tmp_path,
                                                                                      monkeypatch):
     """On a fresh machine the first pass judges the long rows by the table's (slower) rate; once a shorter row
-    has trained here, a second pass starts the long row that now fits, and a run that trained nothing does not
-    loop."""
+    has trained here, a second pass starts the long row that now fits. Where nothing fitted, a short probe
+    measures this machine's rate first; where the machine has its own logs already, one pass is all."""
     (tmp_path / "scores").mkdir()
     long_row = replicate.Config("l3prune-large", "l3prune", list(range(28)), True, 7)
     short_row = replicate.Config("l3prune-small", "l3prune", list(range(7)), True, 1234)
@@ -130,12 +130,16 @@ def test_rows_held_back_are_looked_at_again_once_this_machine_has_measured_its_r
     assert judged == ["l3prune-large", "l3prune-small", "l3prune-large"]
     assert [r["model_id"] for r in rows] == ["l3prune-large-s7", "l3prune-small-s1234"]  # in the configs' order
 
-    ran.clear(), judged.clear()
-    (tmp_path / "scores" / "l3prune-large-s7.json").unlink()
+    probes = []
+    monkeypatch.setattr(replicate, "probe_rate", lambda args, cache: probes.append(cache))
     monkeypatch.setattr(replicate, "fits", lambda cfg, args, cache: judged.append(cfg.name) or False)
-    assert [r["model_id"] for r in replicate.run_every_row(configs, this_run, args, None, {}, tmp_path)] == [
-        "l3prune-small-s1234"]
-    assert ran == [] and judged == ["l3prune-large"]  # nothing trained: one pass, no second look
+    for has_logs, passes, probed in [(False, 2, [tmp_path]), (True, 1, [])]:
+        ran.clear(), judged.clear(), probes.clear()
+        (tmp_path / "scores" / "l3prune-large-s7.json").unlink(missing_ok=True)
+        monkeypatch.setattr(replicate, "measured_here", lambda runs: has_logs)
+        assert [r["model_id"] for r in replicate.run_every_row(configs, this_run, args, None, {}, tmp_path)] == [
+            "l3prune-small-s1234"]
+        assert ran == [] and judged == ["l3prune-large"] * passes and probes == probed
 
 
 def test_commit_commits_only_changed_results_and_is_quiet_when_nothing_changed(replicate, tmp_path, monkeypatch,
@@ -319,3 +323,20 @@ def test_the_speed_sentence_names_the_machine_when_recorded(replicate, import_be
     facts = import_benchmark("_machine").machine()
     new = replicate.throughput_text({**speed, "machine": facts}, args)
     assert new.startswith(old + " Throughput machine: " + facts["cpu"])
+
+
+def test_the_rate_probe_leaves_enough_log_to_measure_this_machine_and_no_model(replicate, tmp_path):
+    from l3prune.testing import tiny_encoder
+
+    model = tiny_encoder("llama", replicate.PROBE_LAYERS).save(tmp_path / "tiny")
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    args = types.SimpleNamespace(model=str(model), batch_size=2, schedule="constant", train_max_length=64,
+                                 dtype="fp32")
+    assert not replicate.measured_here(cache / "runs")
+
+    replicate.probe_rate(args, cache)
+
+    assert replicate.measured_here(cache / "runs")
+    assert replicate.seconds_per_layer_step("smollm2-135m", cache / "runs")[1] == "this machine's own logs (50 steps)"
+    assert [p.name for p in cache.iterdir()] == ["runs"]  # the probe's model is thrown away
