@@ -73,10 +73,16 @@ def inside_noise(delta: float, noise: float | None) -> bool:
     return noise is not None and abs(delta) < noise
 
 
-def noise_note(delta: float, noise: float | None) -> str:
+def noise_word(delta: float, noise: float | None) -> str:
+    """Inside or outside seed noise, in words (the by-row table's column)."""
     if noise is None:
         return "seed noise not measured yet"
-    return f"inside seed noise (±{noise:.2f})" if inside_noise(delta, noise) else f"outside seed noise (±{noise:.2f})"
+    return "inside seed noise" if inside_noise(delta, noise) else "outside seed noise"
+
+
+def noise_note(delta: float, noise: float | None) -> str:
+    """``noise_word`` with the band it was judged by (the claims' reasons)."""
+    return noise_word(delta, noise) + ("" if noise is None else f" (±{noise:.2f})")
 
 
 def delta(rows: dict, name: str, against: str = "full") -> float:
@@ -239,7 +245,7 @@ def by_row_table(payloads: dict[str, dict | None]) -> list[str]:
                 cells += ["", "", "", ""]
                 continue
             d = r["delta_vs_full"]
-            inside = "" if d is None or name == "full" or not r["trained"] else noise_note(d, seed_noise(rows[m])).split(" (")[0]
+            inside = "" if d is None or name == "full" or not r["trained"] else noise_word(d, seed_noise(rows[m]))
             cells += [str(r["layers"]), avg_text(r) + (f" (n={len(r['seeds'])})" if len(r["seeds"]) > 1 else ""),
                       "" if d is None else f"{d:+.2f}", inside]
         lines.append("| " + " | ".join(cells) + " |")
