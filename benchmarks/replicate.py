@@ -228,10 +228,11 @@ def paper_configurations(sel: dict, tier: str, model: str) -> list[Config]:
             Config("l3prune-small-fullft", "l3prune", first(small), True, extra={"finetune": "full"}),
             Config("last-drop80-fullft", "last", first(target_num_layers(total, drop_fraction=0.8)), True,
                    extra={"finetune": "full"}),
-            # What a stock-loadable export costs: other poolings at large and small (weighted_mean is tier 1).
+            # What a stock-loadable export costs: other poolings at large and small (weighted_mean is tier 1);
+            # the stock-exact weighting first, since the README's export section rests on it.
             *(Config(f"{label}-{pooling}", "l3prune", first(n), True, extra={"pooling": pooling})
               for label, n in (("l3prune-large", large), ("l3prune-small", small))
-              for pooling in ("mean", "last_token", "weighted_mean_from_instruction")),
+              for pooling in ("weighted_mean_from_instruction", "mean", "last_token")),
         ],
     }
     return rows[tier]
