@@ -345,8 +345,8 @@ def test_the_rate_probe_leaves_enough_log_to_measure_this_machine_and_no_model(r
 @pytest.mark.parametrize("model, seeded", [("smollm2-135m", {"full", "l3prune-large", "l3prune-small"}),
                                            ("gemma3-270m", {"full", "l3prune-small"})])
 def test_tier_one_seeds_the_rows_that_measure_seed_noise(replicate, model, seeded):
-    # Gemma-3's `large` is left at one seed (its full row costs hours), but `small` gets seeds 7 and 1234 so that
-    # Gemma-3's seed spread is measured by a row half as long as the full one.
+    # Gemma-3's `large` (17 of 18 layers) costs as much as its full row and keeps one seed; `small` gets seeds 7 and
+    # 1234, so that Gemma-3's seed spread is measured by a row about a third as long as the full one.
     sel = {"layers": 18, "small": 8, "large": 17}
     configs = replicate.paper_configurations(sel, "1", model)
     for seed in replicate.SEEDS[1:]:
