@@ -3,8 +3,9 @@
 Run (any time; rows not run yet show as pending):
     .venv/bin/python benchmarks/replication_report.py
 Reads benchmarks/results/replicate_<model>_s1000.json (the paper budget) for SmolLM2-135M and Gemma-3-270M,
-and replicate_smollm2-135m.json (the 40-step study). Writes benchmarks/results/replication_paper_vs_ours.{md,json}
-and the same report into the README's Replication section, between its two markers.
+and replicate_smollm2-135m.json (the 40-step study). Writes benchmarks/results/replication_paper_vs_ours.{md,json},
+the same report into the README's Replication section, and the pooling sentence into the README's export section
+and docs/export.md, each between its two markers.
 
 Every verdict follows a rule stated in the table's notes, computed from the numbers, never typed in:
 - a loss is "negligible" when it is at most 1 point of the quick-suite average (our threshold; the paper
@@ -21,6 +22,7 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from l3prune.export import plan_pooling
 from l3prune.safe_write import write_json, write_text
 
 # As in replicate.py: REPLICATE_ROOT names the checkout's benchmarks/ folder when a frozen copy runs this.
@@ -31,6 +33,9 @@ MODEST = 5.1  # points: the paper's loss for its small configuration
 CRITERIA = ("block_influence", "angular", "perplexity", "taylor")
 CLASSIFICATION = "Banking77Classification"
 CLUSTERING = "Banking77Clustering"  # reported beside classification (the issue asks for both); the verdict is on classification
+PAPER_POOLING = "weighted_mean"
+STOCK_POOLINGS = ("weighted_mean_from_instruction", "mean", "last_token")  # tier 2: what a stock-loadable export costs
+POOLING_DEPTHS = {"l3prune-small": "small", "l3prune-large": "large"}
 
 
 @dataclass
@@ -229,6 +234,87 @@ def claims(payloads: dict[str, dict | None]) -> list[Claim]:
     ]
 
 
+# ---------------------------------------------------------------------------- pooling (tier 2, SmolLM2)
+
+def stock_with_instruction(pooling: str) -> bool:
+    """Whether stock sentence-transformers computes ``pooling`` exactly with an instruction, on a tokenizer that
+    adds no special tokens around the text (SmolLM2's): asked of the exporter, not typed in."""
+    return plan_pooling(pooling, (), (), bos_id=None, eos_id=None, has_prompts=True, dim=1).stock
+
+
+def pooling_deltas(rows: dict) -> dict[tuple[str, str], float]:
+    """(pooling, depth row) -> its average minus the paper's ``weighted_mean`` at the same depth, where both ran."""
+    return {(pooling, depth): rows[f"{depth}-{pooling}"]["average"] - rows[depth]["average"]
+            for depth in POOLING_DEPTHS for pooling in STOCK_POOLINGS
+            if depth in rows and f"{depth}-{pooling}" in rows}
+
+
+def measured_depths(deltas: dict[tuple[str, str], float]) -> list[str]:
+    """The depth rows at which any stock pooling has run, small first."""
+    return [d for d in POOLING_DEPTHS if any(depth == d for _, depth in deltas)]
+
+
+def pooling_table(rows: dict, noise: float | None) -> list[str]:
+    """Each pooling at L3Prune's two depths against the paper's weighting at the same depth; empty before any ran."""
+    if not pooling_deltas(rows):
+        return []
+    depths = {d: f"`{label}`" + (f" ({rows[d]['layers']} layers)" if d in rows else "") for d, label in POOLING_DEPTHS.items()}
+    head = ["pooling", "stock ST, with an instruction"] + [f"{depths[d]}: {col}" for d in POOLING_DEPTHS
+                                                           for col in ("average", "Δ vs weighted_mean")]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    deltas = pooling_deltas(rows)
+    for pooling in (PAPER_POOLING, *STOCK_POOLINGS):
+        cells = [f"`{pooling}`" + (" (the paper's)" if pooling == PAPER_POOLING else ""),
+                 "yes" if stock_with_instruction(pooling) else "no: needs `trust_remote_code`"]
+        for depth in POOLING_DEPTHS:
+            name = depth if pooling == PAPER_POOLING else f"{depth}-{pooling}"
+            if name not in rows:
+                cells += ["pending", ""]
+                continue
+            d = deltas.get((pooling, depth))
+            cells += [avg_text(rows[name]) + (f" (n={len(rows[name]['seeds'])})" if len(rows[name]["seeds"]) > 1 else ""),
+                      "reference" if d is None else f"{d:+.2f}, {noise_word(d, noise)}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def budget_text(budget: dict | None) -> str:
+    """'1000 steps x batch 16, max length 128', from a results file's budget."""
+    if not budget:
+        return "the paper budget"
+    return f"{budget['steps']} steps x batch {budget['batch_size']}, max length {budget['train_max_length']}"
+
+
+def pooling_cost(rows: dict, noise: float | None, budget: dict | None = None) -> str:
+    """The export docs' sentence on what the stock-loadable poolings cost, from the rows (SmolLM2)."""
+    deltas = pooling_deltas(rows)
+    mode = STOCK_POOLINGS[0]
+    measured = [d for d in POOLING_DEPTHS if (mode, d) in deltas]
+    if not measured:
+        return f"What `{mode}` costs against the paper's weighting has not been measured yet."
+    costly = [d for d in measured if deltas[(mode, d)] < 0 and not inside_noise(deltas[(mode, d)], noise)]
+    where = lambda depths: " and ".join(f"`{POOLING_DEPTHS[d]}`" for d in depths)  # noqa: E731
+    if noise is None:  # one seed everywhere: no loss can be called measurable or not
+        lead = f"Whether the stock-exact weighting (`{mode}`) costs anything cannot be judged yet (seed noise not measured)"
+    elif costly:
+        lead = f"The stock-exact weighting (`{mode}`) costs more than seed noise at {where(costly)}"
+    else:
+        lead = f"The stock-exact weighting (`{mode}`) costs nothing measurable at {where(measured)}"
+    unmeasured = [f"`{POOLING_DEPTHS[d]}`" for d in POOLING_DEPTHS if d not in measured]
+    lead += f" ({'; '.join(unmeasured)} not run yet)" if unmeasured else ""
+    parts = []
+    for d in measured_depths(deltas):
+        parts.append(f"at `{POOLING_DEPTHS[d]}` ({rows[d]['layers']} layers; `{PAPER_POOLING}` {avg_text(rows[d])}), " +
+                     ", ".join(f"`{pooling}` {rows[f'{d}-{pooling}']['average']:.2f} ({deltas[(pooling, d)]:+.2f}, "
+                               f"{noise_word(deltas[(pooling, d)], noise)})"
+                               for pooling in STOCK_POOLINGS if (pooling, d) in deltas))
+    seeds = sorted({seed for pooling, d in deltas for seed in rows[f"{d}-{pooling}"]["seeds"]})
+    band = "" if noise is None else f", seed noise ±{noise:.2f}"
+    return (lead + ". Against the paper's `weighted_mean` at the same depth (SmolLM2, quick-suite average, "
+            f"{budget_text(budget)}, seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}{band}): "
+            + "; ".join(parts) + ".")
+
+
 # ---------------------------------------------------------------------------- tables
 
 def by_row_table(payloads: dict[str, dict | None]) -> list[str]:
@@ -283,6 +369,15 @@ def sections(claim_list: list[Claim], payloads: dict, short: dict | None, *, lev
               "Parameter shares are compared only when within 15 points of the paper's.", "",
               f"{level} Every row", "", "Quick-suite average (x100) over seeds, ± their standard deviation; "
               "Δ against the trained full model of the same LLM.", "", *by_row_table(payloads), ""]
+    smol = rows_of(payloads.get("smollm2-135m"))
+    if pooling_table(smol, seed_noise(smol)):
+        lines += [f"{level} Pooling: what a stock-loadable export costs", "",
+                  "SmolLM2, seed 42 unless n says otherwise: each pooling trained and evaluated at L3Prune's two depths, "
+                  "Δ against the paper's `weighted_mean` at the same depth, judged against SmolLM2's seed noise. "
+                  "\"Stock ST\" is whether stock sentence-transformers computes the pooling exactly, so that the export "
+                  "loads without `trust_remote_code` (with an instruction, on a tokenizer that adds no special tokens, "
+                  "as SmolLM2's; from the exporter's own rule).", "", *pooling_table(smol, seed_noise(smol)), "",
+                  pooling_cost(smol, seed_noise(smol), (payloads.get("smollm2-135m") or {}).get("budget")), ""]
     if short and payloads.get("smollm2-135m"):
         lines += [f"{level} SmolLM2 at both budgets: 40 steps and 1000", "",
                   "The 40-step study (`replicate_smollm2-135m.json`: batch 16, max length 64, linear decay, fp32) "
@@ -312,27 +407,29 @@ def markdown(claim_list: list[Claim], payloads: dict, short: dict | None) -> str
 
 README_START = "<!-- replication report: generated by benchmarks/replication_report.py, do not edit by hand -->"
 README_END = "<!-- replication report: end -->"
+# The pooling sentence, in the README's export section and docs/export.md: regenerated with every row.
+POOLING_START = "<!-- pooling cost: generated by benchmarks/replication_report.py, do not edit by hand -->"
+POOLING_END = "<!-- pooling cost: end -->"
 
 
-def with_report(readme: str, block: str) -> str | None:
-    """``readme`` with the text between its two report markers replaced by ``block``; None without the markers."""
-    once = readme.count(README_START) == 1 and readme.count(README_END) == 1
-    if not once or readme.index(README_START) > readme.index(README_END):
+def with_report(readme: str, block: str, start: str = README_START, end: str = README_END) -> str | None:
+    """``readme`` with the text between its two markers replaced by ``block``; None without the markers."""
+    once = readme.count(start) == 1 and readme.count(end) == 1
+    if not once or readme.index(start) > readme.index(end):
         return None
-    head, rest = readme.split(README_START)
-    return head + README_START + "\n" + block.strip("\n") + "\n" + README_END + rest.split(README_END, 1)[1]
+    head, rest = readme.split(start)
+    return head + start + "\n" + block.strip("\n") + "\n" + end + rest.split(end, 1)[1]
 
 
-def write_readme(block: str) -> None:
-    """Put the report into the README's Replication section, atomically (a temporary file, then a rename)."""
-    readme = RESULTS.parent.parent / "README.md"
-    text = with_report(readme.read_text(encoding="utf-8"), block) if readme.is_file() else None
+def write_between(path: Path, block: str, start: str = README_START, end: str = README_END) -> None:
+    """Put ``block`` between ``path``'s two markers, atomically (a temporary file, then a rename)."""
+    text = with_report(path.read_text(encoding="utf-8"), block, start, end) if path.is_file() else None
     if text is None:
-        print(f"note: {readme} has no replication-report markers; the README was left as it is")
+        print(f"note: {path} has no '{start}' markers; it was left as it is")
         return
-    tmp = readme.with_suffix(".md.tmp")
+    tmp = path.with_suffix(".md.tmp")
     tmp.write_text(text, encoding="utf-8")
-    tmp.replace(readme)
+    tmp.replace(path)
 
 
 def main() -> None:
@@ -345,7 +442,14 @@ def main() -> None:
                 "claims": [{"name": c.name, "paper": c.paper, "cells": {m: asdict(x) for m, x in c.cells.items()}}
                            for c in claim_list]}, overwrite=True)
     write_text(out.with_suffix(".md"), markdown(claim_list, payloads, short), overwrite=True)
-    write_readme("\n".join(sections(claim_list, payloads, short, level="###", figures="benchmarks/results/")))
+    repo = RESULTS.parent.parent
+    write_between(repo / "README.md", "\n".join(sections(claim_list, payloads, short, level="###",
+                                                          figures="benchmarks/results/")))
+    smol_payload = payloads["smollm2-135m"]
+    smol = rows_of(smol_payload)
+    cost = pooling_cost(smol, seed_noise(smol), smol_payload and smol_payload.get("budget"))
+    for page in (repo / "README.md", repo / "docs" / "export.md"):
+        write_between(page, cost, POOLING_START, POOLING_END)
     print(out.with_suffix(".md").read_text())
 
 
