@@ -301,7 +301,7 @@ def pooling_cost(rows: dict, noise: float | None, budget: dict | None = None) ->
     else:
         lead = f"The stock-exact weighting (`{mode}`) costs nothing measurable at {where(measured)}"
     unmeasured = [f"`{POOLING_DEPTHS[d]}`" for d in POOLING_DEPTHS if d not in measured]
-    lead += f" ({'; '.join(unmeasured)} not run yet)" if unmeasured else ""
+    lead += f" ({' and '.join(unmeasured)} not run yet)" if unmeasured else ""
     parts = []
     for d in measured_depths(deltas):
         parts.append(f"at `{POOLING_DEPTHS[d]}` ({rows[d]['layers']} layers; `{PAPER_POOLING}` {avg_text(rows[d])}), " +
