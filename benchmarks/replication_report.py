@@ -256,13 +256,13 @@ def measured_depths(deltas: dict[tuple[str, str], float]) -> list[str]:
 
 def pooling_table(rows: dict, noise: float | None) -> list[str]:
     """Each pooling at L3Prune's two depths against the paper's weighting at the same depth; empty before any ran."""
-    if not pooling_deltas(rows):
+    deltas = pooling_deltas(rows)
+    if not deltas:
         return []
     depths = {d: f"`{label}`" + (f" ({rows[d]['layers']} layers)" if d in rows else "") for d, label in POOLING_DEPTHS.items()}
     head = ["pooling", "stock ST, with an instruction"] + [f"{depths[d]}: {col}" for d in POOLING_DEPTHS
                                                            for col in ("average", "Δ vs weighted_mean")]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    deltas = pooling_deltas(rows)
     for pooling in (PAPER_POOLING, *STOCK_POOLINGS):
         cells = [f"`{pooling}`" + (" (the paper's)" if pooling == PAPER_POOLING else ""),
                  "yes" if stock_with_instruction(pooling) else "no: needs `trust_remote_code`"]
@@ -370,14 +370,16 @@ def sections(claim_list: list[Claim], payloads: dict, short: dict | None, *, lev
               f"{level} Every row", "", "Quick-suite average (x100) over seeds, ± their standard deviation; "
               "Δ against the trained full model of the same LLM.", "", *by_row_table(payloads), ""]
     smol = rows_of(payloads.get("smollm2-135m"))
-    if pooling_table(smol, seed_noise(smol)):
+    smol_noise = seed_noise(smol)
+    table = pooling_table(smol, smol_noise)
+    if table:
         lines += [f"{level} Pooling: what a stock-loadable export costs", "",
                   "SmolLM2, seed 42 unless n says otherwise: each pooling trained and evaluated at L3Prune's two depths, "
                   "Δ against the paper's `weighted_mean` at the same depth, judged against SmolLM2's seed noise. "
                   "\"Stock ST\" is whether stock sentence-transformers computes the pooling exactly, so that the export "
                   "loads without `trust_remote_code` (with an instruction, on a tokenizer that adds no special tokens, "
-                  "as SmolLM2's; from the exporter's own rule).", "", *pooling_table(smol, seed_noise(smol)), "",
-                  pooling_cost(smol, seed_noise(smol), (payloads.get("smollm2-135m") or {}).get("budget")), ""]
+                  "as SmolLM2's; from the exporter's own rule).", "", *table, "",
+                  pooling_cost(smol, smol_noise, (payloads.get("smollm2-135m") or {}).get("budget")), ""]
     if short and payloads.get("smollm2-135m"):
         lines += [f"{level} SmolLM2 at both budgets: 40 steps and 1000", "",
                   "The 40-step study (`replicate_smollm2-135m.json`: batch 16, max length 64, linear decay, fp32) "

@@ -125,17 +125,18 @@ def test_criteria_finished_so_far_are_shown_while_the_claim_is_pending(report):
     assert without_ours.figure == "" and "last-drop50" in without_ours.why
 
 
-def pooling_rows(small_wmfi=70.4, large_wmfi=None, std=0.26):
+def pooling_rows(report, small_wmfi=70.4, large_wmfi=None, std=0.26):
     rows = [row("full", 30, 77.0, seeds=(42, 7, 1234), std=std), row("l3prune-small", 7, 69.95, seeds=(42, 7), std=0.2),
             row("l3prune-large", 28, 77.26), row("l3prune-small-weighted_mean_from_instruction", 7, small_wmfi),
             row("l3prune-small-last_token", 7, 59.9)]
     if large_wmfi is not None:
         rows.append(row("l3prune-large-weighted_mean_from_instruction", 28, large_wmfi))
-    return report_rows(rows)
+    return rows_by_name(report, *rows)
 
 
-def report_rows(rows):
-    return {r["config"]: r for r in rows}
+def rows_by_name(report, *rows):
+    """Rows as the report reads them (its own ``rows_of``, not a copy of it)."""
+    return report.rows_of(payload(*rows))
 
 
 def test_which_poolings_export_stock_comes_from_the_exporter(report):
@@ -144,25 +145,25 @@ def test_which_poolings_export_stock_comes_from_the_exporter(report):
 
 
 def test_pooling_table_compares_each_pooling_with_the_papers_at_the_same_depth(report):
-    table = report.pooling_table(pooling_rows(), 0.52)
+    table = report.pooling_table(pooling_rows(report), 0.52)
     wmfi = next(line for line in table if line.startswith("| `weighted_mean_from_instruction`"))
     assert "| 70.40 | +0.45, inside seed noise | pending |" in wmfi
     last = next(line for line in table if line.startswith("| `last_token`"))
     assert "-10.05, outside seed noise" in last
     assert "| `mean` | yes | pending |  | pending |  |" in table
-    assert report.pooling_table(report_rows([row("full", 30, 77.0), row("l3prune-small", 7, 69.95)]), 0.5) == []
+    assert report.pooling_table(rows_by_name(report, row("full", 30, 77.0), row("l3prune-small", 7, 69.95)), 0.5) == []
 
 
 def test_pooling_cost_says_nothing_measurable_only_inside_the_noise_and_names_pending_depths(report):
-    cheap = report.pooling_cost(pooling_rows(), 0.52, {"steps": 1000, "batch_size": 16, "train_max_length": 128})
+    cheap = report.pooling_cost(pooling_rows(report), 0.52, {"steps": 1000, "batch_size": 16, "train_max_length": 128})
     assert cheap.startswith("The stock-exact weighting (`weighted_mean_from_instruction`) costs nothing measurable "
                             "at `small` (`large` not run yet).")
     assert "1000 steps x batch 16, max length 128, seed 42, seed noise ±0.52" in cheap
     assert "`last_token` 59.90 (-10.05, outside seed noise)" in cheap
-    costly = report.pooling_cost(pooling_rows(large_wmfi=75.0), 0.52)
+    costly = report.pooling_cost(pooling_rows(report, large_wmfi=75.0), 0.52)
     assert "costs more than seed noise at `large`" in costly and "not run yet" not in costly
-    assert "cannot be judged yet" in report.pooling_cost(pooling_rows(), None)
-    assert "not been measured yet" in report.pooling_cost(report_rows([row("l3prune-small", 7, 69.95)]), 0.5)
+    assert "cannot be judged yet" in report.pooling_cost(pooling_rows(report), None)
+    assert "not been measured yet" in report.pooling_cost(rows_by_name(report, row("l3prune-small", 7, 69.95)), 0.5)
 
 
 def test_pooling_markers_are_replaced_and_pages_without_them_left_alone(report, tmp_path, capsys):
