@@ -17,14 +17,13 @@ Tiers (``--tier``, paper budget): 1 = the untrained rows, full, L3Prune large an
 dropped (seed 42), then seeds 7 and 1234 for full, large and small (full and small on Gemma-3); 2 = the field
 criteria at 50% depth, 1-4 layers trained ("Why Lift so Heavy?"), full-parameter retraining of small and
 80%-dropped (Shortened LLaMA), and the poolings mean, last_token and weighted_mean_from_instruction at large
-and small (what a stock-loadable export costs). Tier 2 also runs the seed-42 tier-1 rows it compares with.
-``--only`` and ``--seeds`` run just some configurations; finished ones stay in the report. With
-``--finish-by HH:MM``, a training row starts only if it is estimated to finish (with its evaluation) by then:
-a session's machine keeps no cache, so a row cut off at the end is lost (``_row_time.py``); rows held back by
-the table's rate on a fresh machine are looked at again once rows trained there, or a two-minute probe
-(``probe_rate``), have measured its own. With ``--commit``,
-the results files are committed (only those paths) after every finished configuration, so a stop loses at
-most the row in progress.
+and small (what a stock-loadable export costs; the stock-exact one at large also at seed 7). Tier 2 also runs
+the seed-42 tier-1 rows it compares with. ``--only`` and ``--seeds`` run just some configurations; finished ones
+stay in the report. With ``--finish-by HH:MM``, a training row starts only if it is estimated to finish (with its
+evaluation) by then: a session's machine keeps no cache, so a row cut off at the end is lost (``_row_time.py``);
+rows held back by the table's rate on a fresh machine are looked at again once rows trained there, or a two-minute
+probe (``probe_rate``), have measured its own. With ``--commit``, the results files are committed (only those
+paths) after every finished configuration, so a stop loses at most the row in progress.
 
 The paper budget also evaluates the trained full, large and small rows (seed 42) on the full suite (every
 text of the ten tasks), right after their quick suite; those results are cached apart and reported in their
@@ -235,6 +234,10 @@ def paper_configurations(sel: dict, tier: str, model: str) -> list[Config]:
             *(Config(f"{label}-{pooling}", "l3prune", first(n), True, extra={"pooling": pooling})
               for label, n in (("l3prune-large", large), ("l3prune-small", small))
               for pooling in ("weighted_mean_from_instruction", "mean", "last_token")),
+            # At `large` the stock-exact weighting's one seed landed 1.15 below `weighted_mean`, just inside the
+            # seed noise the README's export sentence is judged by: a second seed decides that sentence.
+            Config("l3prune-large-weighted_mean_from_instruction", "l3prune", first(large), True, SEEDS[1],
+                   extra={"pooling": "weighted_mean_from_instruction"}),
         ],
     }
     return rows[tier]

@@ -302,16 +302,24 @@ def pooling_cost(rows: dict, noise: float | None, budget: dict | None = None) ->
         lead = f"The stock-exact weighting (`{mode}`) costs nothing measurable at {where(measured)}"
     unmeasured = [f"`{POOLING_DEPTHS[d]}`" for d in POOLING_DEPTHS if d not in measured]
     lead += f" ({' and '.join(unmeasured)} not run yet)" if unmeasured else ""
+    # The seeds most pooling rows share go in the header; a row trained at other seeds too names them itself.
+    seed_sets = [tuple(rows[f"{d}-{pooling}"]["seeds"]) for pooling, d in deltas]
+    usual = max(set(seed_sets), key=seed_sets.count)
+
+    def figure(name: str) -> str:
+        own = rows[name]["seeds"]
+        return avg_text(rows[name]) + (f", seeds {', '.join(map(str, own))}" if tuple(own) != usual else "")
+
     parts = []
     for d in measured_depths(deltas):
         parts.append(f"at `{POOLING_DEPTHS[d]}` ({rows[d]['layers']} layers; `{PAPER_POOLING}` {avg_text(rows[d])}), " +
-                     ", ".join(f"`{pooling}` {rows[f'{d}-{pooling}']['average']:.2f} ({deltas[(pooling, d)]:+.2f}, "
+                     ", ".join(f"`{pooling}` {figure(f'{d}-{pooling}')} ({deltas[(pooling, d)]:+.2f}, "
                                f"{noise_word(deltas[(pooling, d)], noise)})"
                                for pooling in STOCK_POOLINGS if (pooling, d) in deltas))
-    seeds = sorted({seed for pooling, d in deltas for seed in rows[f"{d}-{pooling}"]["seeds"]})
     band = "" if noise is None else f", seed noise ±{noise:.2f}"
+    unless = " unless noted" if len(set(seed_sets)) > 1 else ""
     return (lead + ". Against the paper's `weighted_mean` at the same depth (SmolLM2, quick-suite average, "
-            f"{budget_text(budget)}, seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}{band}): "
+            f"{budget_text(budget)}, seed{'s' if len(usual) > 1 else ''} {', '.join(map(str, usual))}{unless}{band}): "
             + "; ".join(parts) + ".")
 
 

@@ -166,6 +166,17 @@ def test_pooling_cost_says_nothing_measurable_only_inside_the_noise_and_names_pe
     assert "not been measured yet" in report.pooling_cost(rows_by_name(report, row("l3prune-small", 7, 69.95)), 0.5)
 
 
+def test_pooling_cost_names_the_seeds_of_a_pooling_row_trained_at_more_of_them(report):
+    rows = pooling_rows(report)
+    rows["l3prune-large-weighted_mean_from_instruction"] = report.rows_of(payload(
+        row("l3prune-large-weighted_mean_from_instruction", 28, 76.6, seeds=(42, 7), std=0.4)))[
+        "l3prune-large-weighted_mean_from_instruction"]
+    text = report.pooling_cost(rows, 1.2, {"steps": 1000, "batch_size": 16, "train_max_length": 128})
+    assert "max length 128, seed 42 unless noted, seed noise ±1.20" in text
+    assert "`weighted_mean_from_instruction` 76.60 ± 0.40, seeds 42, 7 (-0.66, inside seed noise)" in text
+    assert "`weighted_mean_from_instruction` 70.40 (+0.45" in text  # small: one seed, the header's
+
+
 def test_pooling_markers_are_replaced_and_pages_without_them_left_alone(report, tmp_path, capsys):
     page = tmp_path / "export.md"
     page.write_text(f"intro\n\n{report.POOLING_START}\nold\n{report.POOLING_END}\n\nafter\n")
