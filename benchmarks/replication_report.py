@@ -304,7 +304,7 @@ def pooling_cost(rows: dict, noise: float | None, budget: dict | None = None) ->
     lead += f" ({' and '.join(unmeasured)} not run yet)" if unmeasured else ""
     # The seeds most pooling rows share go in the header; a row trained at other seeds too names them itself.
     seed_sets = [tuple(rows[f"{d}-{pooling}"]["seeds"]) for pooling, d in deltas]
-    usual = max(set(seed_sets), key=seed_sets.count)
+    usual = max(set(seed_sets), key=lambda seeds: (seed_sets.count(seeds), -len(seeds), seeds))  # ties: fewest seeds
 
     def figure(name: str) -> str:
         own = rows[name]["seeds"]
