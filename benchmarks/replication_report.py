@@ -298,6 +298,14 @@ def pooling_cost(rows: dict, noise: float | None, budget: dict | None = None) ->
         lead = f"Whether the stock-exact weighting (`{mode}`) costs anything cannot be judged yet (seed noise not measured)"
     elif costly:
         lead = f"The stock-exact weighting (`{mode}`) costs more than seed noise at {where(costly)}"
+        # Where it costs, a user wants the stock pooling that does not: name each one inside the noise or above.
+        for d in costly:
+            free = [f"`{p}`" for p in STOCK_POOLINGS[1:]
+                    if (p, d) in deltas and (deltas[(p, d)] >= 0 or inside_noise(deltas[(p, d)], noise))]
+            if free:
+                at = "there" if len(costly) == 1 else f"at `{POOLING_DEPTHS[d]}`"
+                lead += (f"; {at}, {' and '.join(free)} (also stock) "
+                         f"{'costs' if len(free) == 1 else 'cost'} nothing measurable")
     else:
         lead = f"The stock-exact weighting (`{mode}`) costs nothing measurable at {where(measured)}"
     unmeasured = [f"`{POOLING_DEPTHS[d]}`" for d in POOLING_DEPTHS if d not in measured]

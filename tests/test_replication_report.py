@@ -163,6 +163,18 @@ def test_pooling_cost_says_nothing_measurable_only_inside_the_noise_and_names_pe
     assert "`last_token` 59.90 (-10.05, outside seed noise)" in cheap
     costly = report.pooling_cost(pooling_rows(report, large_wmfi=75.0), 0.52)
     assert "costs more than seed noise at `large`" in costly and "not run yet" not in costly
+    assert "also stock" not in costly  # no other pooling measured at `large`: none is offered instead
+
+
+def test_pooling_cost_names_the_stock_poolings_that_cost_nothing_where_the_weighting_costs(report):
+    base = pooling_rows(report, large_wmfi=75.0)
+    rows = dict(base, **rows_by_name(report, row("l3prune-large-last_token", 28, 77.0),
+                                     row("l3prune-large-mean", 28, 75.5)))
+    text = report.pooling_cost(rows, 0.52)
+    assert text.startswith("The stock-exact weighting (`weighted_mean_from_instruction`) costs more than seed noise "
+                           "at `large`; there, `last_token` (also stock) costs nothing measurable.")
+    # `small`, where the weighting costs nothing, offers no alternative: `last_token` there is 10 points below.
+    assert "at `small`, `last_token` (also stock)" not in text
     assert "cannot be judged yet" in report.pooling_cost(pooling_rows(report), None)
     assert "not been measured yet" in report.pooling_cost(rows_by_name(report, row("l3prune-small", 7, 69.95)), 0.5)
 
