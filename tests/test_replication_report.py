@@ -164,6 +164,8 @@ def test_pooling_cost_says_nothing_measurable_only_inside_the_noise_and_names_pe
     costly = report.pooling_cost(pooling_rows(report, large_wmfi=75.0), 0.52)
     assert "costs more than seed noise at `large`" in costly and "not run yet" not in costly
     assert "also stock" not in costly  # no other pooling measured at `large`: none is offered instead
+    assert "cannot be judged yet" in report.pooling_cost(pooling_rows(report), None)
+    assert "not been measured yet" in report.pooling_cost(rows_by_name(report, row("l3prune-small", 7, 69.95)), 0.5)
 
 
 def test_pooling_cost_names_the_stock_poolings_that_cost_nothing_where_the_weighting_costs(report):
@@ -175,8 +177,6 @@ def test_pooling_cost_names_the_stock_poolings_that_cost_nothing_where_the_weigh
                            "at `large`; there, `last_token` (also stock) costs nothing measurable.")
     # `small`, where the weighting costs nothing, offers no alternative: `last_token` there is 10 points below.
     assert "at `small`, `last_token` (also stock)" not in text
-    assert "cannot be judged yet" in report.pooling_cost(pooling_rows(report), None)
-    assert "not been measured yet" in report.pooling_cost(rows_by_name(report, row("l3prune-small", 7, 69.95)), 0.5)
 
 
 def test_pooling_cost_names_the_seeds_of_a_pooling_row_trained_at_more_of_them(report):
