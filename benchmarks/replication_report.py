@@ -292,7 +292,8 @@ def pooling_cost(rows: dict, noise: float | None, budget: dict | None = None) ->
     measured = [d for d in POOLING_DEPTHS if (mode, d) in deltas]
     if not measured:
         return f"What `{mode}` costs against the paper's weighting has not been measured yet."
-    costly = [d for d in measured if deltas[(mode, d)] < 0 and not inside_noise(deltas[(mode, d)], noise)]
+    costs = lambda delta: delta < 0 and not inside_noise(delta, noise)  # noqa: E731  a loss beyond seed noise
+    costly = [d for d in measured if costs(deltas[(mode, d)])]
     where = lambda depths: " and ".join(f"`{POOLING_DEPTHS[d]}`" for d in depths)  # noqa: E731
     if noise is None:  # one seed everywhere: no loss can be called measurable or not
         lead = f"Whether the stock-exact weighting (`{mode}`) costs anything cannot be judged yet (seed noise not measured)"
@@ -300,8 +301,7 @@ def pooling_cost(rows: dict, noise: float | None, budget: dict | None = None) ->
         lead = f"The stock-exact weighting (`{mode}`) costs more than seed noise at {where(costly)}"
         # Where it costs, a user wants the stock pooling that does not: name each one inside the noise or above.
         for d in costly:
-            free = [f"`{p}`" for p in STOCK_POOLINGS[1:]
-                    if (p, d) in deltas and (deltas[(p, d)] >= 0 or inside_noise(deltas[(p, d)], noise))]
+            free = [f"`{p}`" for p in STOCK_POOLINGS[1:] if (p, d) in deltas and not costs(deltas[(p, d)])]
             if free:
                 at = "there" if len(costly) == 1 else f"at `{POOLING_DEPTHS[d]}`"
                 lead += (f"; {at}, {' and '.join(free)} (also stock) "
