@@ -20,9 +20,9 @@ from l3prune.data import load_triplets
 from l3prune.encoder import LLMEncoder
 from l3prune.evaluation.sts import STSTask
 from l3prune.export import export_sentence_transformers
-from l3prune.loading import LoadOptions
 from l3prune.pruning.scan import scan_layers
 from l3prune.resources import resource_path
+from l3prune.settings import LoadOptions
 from l3prune.training import build_config, train_to_folder
 
 OUT = Path("demo_out")

@@ -55,14 +55,14 @@ def _offline(monkeypatch):
 def _fp32_by_default(monkeypatch):
     """``auto`` means fp32 in tests, on any CI machine: most tests check exact equalities that bf16 would
     blur. The bf16 tests ask for bf16 explicitly, or patch this check back (``native_bf16_cpu``)."""
-    import l3prune.loading
+    import l3prune.devices
 
-    monkeypatch.setattr(l3prune.loading, "cpu_has_native_bf16", lambda: False)
+    monkeypatch.setattr(l3prune.devices, "cpu_has_native_bf16", lambda: False)
 
 
 @pytest.fixture
 def native_bf16_cpu(monkeypatch):
     """Pretend this CPU has AMX / AVX512-BF16, so ``auto`` picks bf16."""
-    import l3prune.loading
+    import l3prune.devices
 
-    monkeypatch.setattr(l3prune.loading, "cpu_has_native_bf16", lambda: True)
+    monkeypatch.setattr(l3prune.devices, "cpu_has_native_bf16", lambda: True)

@@ -17,13 +17,14 @@ SRC = Path(l3prune.__file__).parent
 #: Bottom to top: (level, room) for each module or package of l3prune.
 LAYERS = {
     "errors": 0, "lazy": 0,
-    "options": 1, "architectures": 1, "pooling_modes": 1, "losses": 1, "resources": 1, "safe_write": 1, "textfile": 1,
-    "layers": 2, "data": 2, "pooling": 2, "load_options": 2,
-    "loading": 3,
-    "encoder": 4, "st_pooling": 4,
-    "pruning": 5, "evaluation": 5, "export": 5, "encode_file": 5, "testing": 5,
-    "training": 6,
-    "cli": 7, "__init__": 7, "__main__": 8,
+    "files": 1, "architectures": 1, "losses": 1, "resources": 1,
+    "settings": 2, "layers": 2, "data": 2,
+    "devices": 3, "pooling": 3, "tokenization": 3,
+    "loading": 4,
+    "encoder": 5,
+    "pruning": 6, "evaluation": 6, "export": 6, "encode_file": 6, "testing": 6,
+    "training": 7,
+    "cli": 8, "__init__": 8, "st_pooling": 8, "__main__": 9,
 }
 
 

@@ -133,7 +133,7 @@ def test_console_script_has_no_traceback_on_bad_input(tmp_path):
 
 
 def test_every_command_offers_the_same_load_options():
-    from l3prune.loading import DTYPE_NAMES
+    from l3prune.settings import DTYPE_NAMES
 
     parser = build_parser()
     for name, sub in parser._subparsers._group_actions[0].choices.items():

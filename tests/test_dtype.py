@@ -14,12 +14,13 @@ import pytest
 import torch
 from peft.tuners.lora import LoraLayer
 
-import l3prune.loading as loading
+import l3prune.devices as devices
 from l3prune.cli import main
 from l3prune.data import Triplet
 from l3prune.encoder import LLMEncoder
 from l3prune.errors import L3PruneError
-from l3prune.loading import LoadOptions, default_dtype, resolve_dtype
+from l3prune.devices import default_dtype, resolve_dtype
+from l3prune.settings import LoadOptions
 from l3prune.testing import CORPUS, tiny_encoder
 from l3prune.training import TrainConfig, Trainer
 from l3prune.training.adapters import merge_trained, prepare_trainable
@@ -29,7 +30,7 @@ from l3prune.training.dropout import PackedDropout, use_packed_dropout
 
 @pytest.fixture(autouse=True)
 def _fresh_log_state(monkeypatch):
-    monkeypatch.setattr(loading, "_explained", set())
+    monkeypatch.setattr(devices, "_explained", set())
 
 
 @pytest.fixture
@@ -67,7 +68,7 @@ def test_native_bf16_uses_torchs_own_cpu_checks(monkeypatch, amx, avx512_bf16, e
     monkeypatch.undo()  # the real cpu_has_native_bf16, with torch's checks patched
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx, raising=False)
     monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16, raising=False)
-    assert loading.cpu_has_native_bf16() is expected
+    assert devices.cpu_has_native_bf16() is expected
 
 
 def test_a_failing_or_missing_capability_check_means_no(monkeypatch):
@@ -78,11 +79,11 @@ def test_a_failing_or_missing_capability_check_means_no(monkeypatch):
 
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", broken, raising=False)
     monkeypatch.delattr(torch.cpu, "_is_avx512_bf16_supported", raising=False)
-    assert loading.cpu_has_native_bf16() is False
+    assert devices.cpu_has_native_bf16() is False
 
 
 def test_auto_logs_its_choice_once(native_bf16_cpu, caplog):
-    with caplog.at_level(logging.INFO, logger="l3prune.loading"):
+    with caplog.at_level(logging.INFO, logger="l3prune.devices"):
         resolve_dtype("auto", "cpu")
         resolve_dtype("auto", "cpu")
     lines = [r.getMessage() for r in caplog.records if "dtype auto" in r.getMessage()]
@@ -95,7 +96,7 @@ def test_fp16_on_cpu_is_refused_with_the_alternatives():
 
 
 def test_bf16_on_a_cpu_without_native_bf16_warns_that_it_is_slow(caplog):
-    with caplog.at_level(logging.WARNING, logger="l3prune.loading"):
+    with caplog.at_level(logging.WARNING, logger="l3prune.devices"):
         assert resolve_dtype("bf16", "cpu") == torch.bfloat16
     assert any("emulated and slower than fp32" in r.getMessage() for r in caplog.records)
 
@@ -191,7 +192,7 @@ def test_train_records_the_resolved_dtype_and_resume_keeps_it(native_bf16_cpu, m
     assert main(args) == 130  # trained in bf16 (auto on this "CPU"), killed while saving
     assert json.loads((tmp_path / "out.run" / "run.json").read_text())["dtype"] == "bf16"
     monkeypatch.setattr(LLMEncoder, "write_files", real_write)
-    monkeypatch.setattr(loading, "cpu_has_native_bf16", lambda: False)  # auto would now mean fp32
+    monkeypatch.setattr(devices, "cpu_has_native_bf16", lambda: False)  # auto would now mean fp32
     assert main([*args, "--resume"]) == 0
     assert json.loads((out / "training.json").read_text())["dtype"] == "bf16"
     assert LLMEncoder.from_pretrained(out, dtype="bf16", device="cpu").settings.dtype == "bf16"

@@ -28,8 +28,8 @@ def test_embedding_does_not_depend_on_the_batch(make_encoder, arch, padding_side
 
 def test_instruction_tokens_are_attended_but_not_pooled(make_encoder):
     enc = make_encoder(pooling="mean")
-    feats = enc.tokenize([SHORT], instruction=INSTRUCTION)
-    n_instr = len(enc._instruction_ids(INSTRUCTION))
+    feats = enc.collator.tokenize([SHORT], instruction=INSTRUCTION)
+    n_instr = len(enc.collator._instruction_ids(INSTRUCTION))
     n_text = len(enc.tokenizer(SHORT, add_special_tokens=False)["input_ids"])
     assert feats["pool_mask"].sum().item() == n_text
     assert feats["attention_mask"].sum().item() == n_text + n_instr
@@ -46,16 +46,16 @@ def test_pairs_and_shared_instruction_agree(make_encoder):
 
 def test_bos_is_prepended_once_and_never_pooled_in_mean(make_encoder):
     enc = make_encoder(add_bos=True, pooling="mean")
-    feats = enc.tokenize([SHORT])
+    feats = enc.collator.tokenize([SHORT])
     assert feats["input_ids"][0, 0].item() == enc.tokenizer.bos_token_id
     assert feats["pool_mask"][0, 0].item() == 0
     bos = make_encoder(add_bos=False, pooling="bos")
-    assert bos.tokenize([SHORT])["input_ids"][0, 0].item() == bos.tokenizer.bos_token_id
+    assert bos.collator.tokenize([SHORT])["input_ids"][0, 0].item() == bos.tokenizer.bos_token_id
 
 
 def test_eos_pooling_appends_and_pools_eos(make_encoder):
     enc = make_encoder(pooling="eos", padding_side="right")
-    feats = enc.tokenize([SHORT])
+    feats = enc.collator.tokenize([SHORT])
     last = feats["attention_mask"][0].sum().item() - 1
     assert feats["input_ids"][0, last].item() == enc.tokenizer.eos_token_id
     assert feats["pool_mask"][0, last].item() == 1
@@ -75,7 +75,7 @@ def test_long_text_is_truncated_with_one_warning(make_encoder, caplog):
     enc.encode([LONG * 3])
     warnings = [r for r in caplog.records if "truncated" in r.getMessage()]
     assert len(warnings) == 1 and "2 text(s)" in warnings[0].getMessage()
-    assert enc.tokenize([LONG * 3])["input_ids"].shape[1] == 16
+    assert enc.collator.tokenize([LONG * 3])["input_ids"].shape[1] == 16
 
 
 @pytest.mark.parametrize("settings", [dict(add_bos=True, pooling="mean"), dict(pooling="eos", padding_side="right"),
@@ -84,15 +84,15 @@ def test_token_lengths_are_the_rows_tokens_and_say_which_rows_are_cut(make_encod
     """Special tokens and instruction count: a row is cut exactly when its length exceeds max_length."""
     texts = [(INSTRUCTION, SHORT), (None, LONG), (INSTRUCTION, LONG * 3)]
     roomy = make_encoder(max_length=512, **settings)
-    lengths = roomy.token_lengths(texts)
+    lengths = roomy.collator.token_lengths(texts)
     for i, text in enumerate(texts):
-        assert lengths[i] == roomy.tokenize([text])["attention_mask"].sum().item()
+        assert lengths[i] == roomy.collator.tokenize([text])["attention_mask"].sum().item()
     cut_at = sorted(lengths)[1]  # the shortest row fits, the longest is cut
     tight = make_encoder(max_length=cut_at, **settings)
-    assert tight.token_lengths(texts) == lengths
-    kept = tight.tokenize(texts)["attention_mask"].sum(-1).tolist()
+    assert tight.collator.token_lengths(texts) == lengths
+    kept = tight.collator.tokenize(texts)["attention_mask"].sum(-1).tolist()
     assert [n > cut_at for n in lengths] == [k < n for k, n in zip(kept, lengths)]
-    assert make_encoder().token_lengths([SHORT], instruction=INSTRUCTION) == make_encoder().token_lengths(
+    assert make_encoder().collator.token_lengths([SHORT], instruction=INSTRUCTION) == make_encoder().collator.token_lengths(
         [(INSTRUCTION, SHORT)])
 
 

@@ -83,7 +83,7 @@ def test_chat_template_is_not_applied_to_plain_text(make_encoder, tmp_path):
     out = export_sentence_transformers(enc, tmp_path / "st")
     model = SentenceTransformer(str(out), device="cpu")
     assert model[0].tokenizer.chat_template is not None
-    assert model.preprocess(["Paris"])["input_ids"].tolist() == enc.tokenize(["Paris"])["input_ids"].tolist()
+    assert model.preprocess(["Paris"])["input_ids"].tolist() == enc.collator.tokenize(["Paris"])["input_ids"].tolist()
 
 
 def test_folder_also_loads_natively_and_pins_st_settings(make_encoder, tmp_path):

@@ -112,7 +112,7 @@ def test_prune_spec_is_checked_once_against_the_layer_count():
     assert PruneSpec(drop_fraction=0.5).check(30).size(30) == 15
     assert PruneSpec(num_layers=3).fixed_layers(6) == [0, 1, 2] and PruneSpec().fixed_layers(6) is None
     assert PruneSpec(layers=[4, 1]).fixed_layers(6) == [1, 4] and PruneSpec(layers=[4]).criterion_name == "manual"
-    assert PruneSpec(config="large").criterion_name == "l3prune" and PruneSpec(num_layers=2).criterion_name == "last"
+    assert PruneSpec(configuration="large").criterion_name == "l3prune" and PruneSpec(num_layers=2).criterion_name == "last"
     with pytest.raises(L3PruneError, match="1..6"):
         PruneSpec(num_layers=7).check(6)
     with pytest.raises(L3PruneError, match="0..5"):

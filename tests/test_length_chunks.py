@@ -73,7 +73,7 @@ def test_chunked_step_has_the_single_pass_loss_and_gradients(tmp_path, arch):
         return loss.detach(), [p.grad.clone() for p in trainer.params]
 
     queries, positives, negatives = triplet_texts(batch)
-    features = enc.tokenize(queries + positives + negatives)
+    features = enc.collator.tokenize(queries + positives + negatives)
     widths = [c["input_ids"].shape[1] for _, c in length_sorted_chunks(features, 4, enc.settings.padding_side)]
     assert min(widths) < features["input_ids"].shape[1]  # the chunks really are narrower
 

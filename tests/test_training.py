@@ -19,7 +19,7 @@ from l3prune.data import Triplet
 from l3prune.encoder import LLMEncoder
 from l3prune.errors import L3PruneError
 from l3prune.layers import PruneSpec
-from l3prune.loading import LoadOptions
+from l3prune.settings import LoadOptions
 from l3prune.training import (
     NonFiniteLossError,
     TrainConfig,

@@ -17,8 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from l3prune.errors import L3PruneError
-from l3prune.load_options import LoadOptions
-from l3prune.options import field_types
+from l3prune.settings import LoadOptions, field_types
 
 #: How library messages name Python parameters, and the flag each is on the command line.
 PARAMETER_FLAGS = {"overwrite=True": "--overwrite", "resume=True": "--resume", "require_stock": "--require-stock"}
@@ -106,7 +105,7 @@ def prune_spec(args: argparse.Namespace):
     from l3prune.layers import PruneSpec
 
     return PruneSpec(num_layers=args.num_layers, drop_fraction=args.drop_fraction, layers=args.layers,
-                     config=args.config, criterion=args.criterion)
+                     configuration=args.config, criterion=args.criterion)
 
 
 def load_encoder(args: argparse.Namespace):
@@ -120,7 +119,7 @@ def load_encoder(args: argparse.Namespace):
 def cmd_info(args: argparse.Namespace) -> None:
     info = load_encoder(args).info()
     if args.json:
-        from l3prune.safe_write import dumps
+        from l3prune.files import dumps
 
         print(dumps(info))
         return

@@ -21,7 +21,7 @@ import numpy as np
 
 from l3prune.errors import L3PruneError
 from l3prune.resources import default_train_files
-from l3prune.textfile import iter_jsonl, loads_strict, read_text, require_input_file
+from l3prune.files import iter_jsonl, loads_strict, read_text, require_input_file
 
 logger = logging.getLogger(__name__)
 

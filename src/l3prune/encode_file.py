@@ -17,8 +17,8 @@ from tqdm.auto import tqdm
 
 from l3prune.encoder import LLMEncoder
 from l3prune.errors import L3PruneError
-from l3prune.safe_write import atomic_output, check_output
-from l3prune.textfile import iter_jsonl, iter_lines, string_field
+from l3prune.files import atomic_output, check_output
+from l3prune.files import iter_jsonl, iter_lines, string_field
 
 logger = logging.getLogger(__name__)
 ROW_DTYPE = np.dtype("<f4")

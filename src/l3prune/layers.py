@@ -100,7 +100,7 @@ def keep_layers(base_model: nn.Module, keep: Sequence[int]) -> nn.Module:
 @dataclass(frozen=True)
 class PruneSpec:
     """Which layers to keep: at most one of a size (``num_layers`` or ``drop_fraction``), explicit ``layers``
-    (indices into the model as loaded) or an L3Prune ``config`` ("small" or "large"), and the ``criterion``
+    (indices into the model as loaded) or an L3Prune ``configuration`` ("small" or "large", the CLI's ``--config``), and the ``criterion``
     that chooses the layers for a size. An empty spec keeps every layer.
 
     Mutual exclusion is checked on construction; everything that needs the model's layer count is
@@ -110,20 +110,20 @@ class PruneSpec:
     num_layers: int | None = None
     drop_fraction: float | None = None
     layers: tuple[int, ...] | None = None
-    config: str | None = None
+    configuration: str | None = None
     criterion: str | None = None  # default: see criterion_name
 
     def __post_init__(self) -> None:
-        given = [name for name in ("num_layers", "drop_fraction", "layers", "config") if getattr(self, name) is not None]
+        given = [name for name in ("num_layers", "drop_fraction", "layers", "configuration") if getattr(self, name) is not None]
         if len(given) > 1:
-            raise L3PruneError(f"give one of num_layers, drop_fraction, layers or config, not {' and '.join(given)}")
+            raise L3PruneError(f"give one of num_layers, drop_fraction, layers or configuration, not {' and '.join(given)}")
         if self.layers is not None:
             object.__setattr__(self, "layers", tuple(self.layers))
 
     @property
     def given(self) -> bool:
         """True when the spec removes something (or may: a size can also be the whole model)."""
-        return any(getattr(self, name) is not None for name in ("num_layers", "drop_fraction", "layers", "config"))
+        return any(getattr(self, name) is not None for name in ("num_layers", "drop_fraction", "layers", "configuration"))
 
     @property
     def criterion_name(self) -> str:
@@ -131,7 +131,7 @@ class PruneSpec:
         else ``last`` (keep the first n)."""
         if self.criterion is not None:
             return self.criterion
-        return "l3prune" if self.config is not None else "manual" if self.layers is not None else "last"
+        return "l3prune" if self.configuration is not None else "manual" if self.layers is not None else "last"
 
     def size(self, total: int) -> int | None:
         """How many layers a ``num_layers``/``drop_fraction`` spec keeps of ``total`` (checked); else None."""
@@ -147,13 +147,14 @@ class PruneSpec:
         return self
 
     def fixed_layers(self, total: int) -> list[int] | None:
-        """The kept indices when they follow from the spec alone: explicit layers, or the first n of a size
-        under the default criterion. None for an empty spec; an error when a criterion must see the model."""
+        """The kept indices when they follow from the spec alone, with no criterion consulted: explicit layers,
+        or the first n of a size under the default criterion (what ``LLMEncoder.from_source`` loads). None for an
+        empty spec; an error for any other criterion (``pruning.select_without_model`` asks the criterion)."""
         if self.layers is not None:
             return layers_to_keep(total, layers=self.layers)
-        if self.config is None and self.criterion in (None, "last") and self.size(total) is not None:
+        if self.configuration is None and self.criterion in (None, "last") and self.size(total) is not None:
             return list(range(self.size(total)))
         if self.given:
             raise L3PruneError(f"criterion {self.criterion_name!r} chooses layers by measuring the model; "
-                               "prune with l3prune.pruning.commands.prune_encoder instead")
+                               "load with l3prune.pruning.load_pruned instead")
         return None

@@ -1,32 +1,35 @@
-"""Resolve a model reference (alias, local folder, GGUF file or hub id) to a transformers base model.
+"""Resolve a model reference (alias, local folder, GGUF file or hub id) once, into a ``ModelSource``.
+
+A ``ModelSource`` knows where the weights are and reads the config, tokenizer and saved l3prune settings at
+most once each; entry points resolve a reference and hand the source down, so nothing below them resolves or
+reads it again (as litgpt's finetune scripts pass their checked config and tokenizer down).
 
 GGUF files are dequantised once into a cached safetensors folder, because transformers' GGUF path
 takes ~17 s per load while a safetensors folder loads in about a second.
-
-Also the one dtype table (``DTYPES``) and the one place a dtype name becomes a torch dtype
-(``resolve_dtype``). ``LoadOptions`` (pooling, max length, dtype, device) lives in ``load_options``, without
-torch, and is imported from here too.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import importlib.util
 import logging
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoTokenizer, PretrainedConfig
 
 from l3prune.architectures import arch_spec
+from l3prune.devices import resolve_dtype
 from l3prune.errors import L3PruneError
+from l3prune.files import atomic_output
 from l3prune.layers import truncate_config
-from l3prune.load_options import DTYPE_NAMES, LoadOptions  # LoadOptions: re-exported
-from l3prune.safe_write import atomic_output
+from l3prune.settings import EncoderSettings
 
 logger = logging.getLogger(__name__)
 
@@ -71,33 +74,51 @@ PICKLE_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json", "tf_model
                   "flax_model.msgpack")
 
 
-def check_device(device: str | torch.device | None) -> str:
-    """A device string torch understands and this machine has (default: cuda if available, else cpu)."""
-    if device is None:
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        parsed = torch.device(device)
-    except (RuntimeError, TypeError, ValueError):
-        raise L3PruneError(f"unknown device {str(device)!r}; use cpu, cuda or cuda:N") from None
-    if parsed.type == "cuda":
-        if not torch.cuda.is_available():
-            raise L3PruneError(f"device {str(device)!r} asks for CUDA, but no CUDA GPU is available here; use cpu")
-        if parsed.index is not None and parsed.index >= torch.cuda.device_count():
-            raise L3PruneError(f"device {str(device)!r}: there are only {torch.cuda.device_count()} CUDA GPU(s) "
-                               f"(cuda:0..cuda:{torch.cuda.device_count() - 1})")
-    elif parsed.type == "mps" and not torch.backends.mps.is_available():
-        raise L3PruneError(f"device {str(device)!r} is not available on this machine; use cpu")
-    elif parsed.type not in ("cpu", "cuda", "mps", "xpu"):
-        raise L3PruneError(f"device {str(device)!r} is not supported; use cpu, cuda or cuda:N")
-    return str(device)
+_UNREAD: Any = object()
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class ModelSource:
-    """A resolved model reference: ``location`` is a folder or a hub id ready for ``from_pretrained``."""
+    """A resolved model reference: ``location`` is a folder or a hub id ready for ``from_pretrained``.
+
+    The config, tokenizer and saved settings are read on first use and cached. ``model_config()`` and
+    ``settings()`` hand out copies, because loading truncates a config and an encoder changes its settings.
+    """
 
     reference: str
     location: str
+    _model_config: PretrainedConfig | None = field(default=None, init=False, repr=False)
+    _tokenizer: Any = field(default=None, init=False, repr=False)
+    _settings: Any = field(default=_UNREAD, init=False, repr=False)
+
+    def model_config(self) -> PretrainedConfig:
+        """A copy of the transformers config, checked once: a known architecture with a layer count."""
+        return copy.deepcopy(self._checked_config())
+
+    @property
+    def num_layers(self) -> int:
+        return self._checked_config().num_hidden_layers
+
+    @property
+    def hidden_size(self) -> int:
+        return self._checked_config().hidden_size
+
+    def tokenizer(self):
+        """The tokenizer, read once (pad = EOS when it has none, as the paper pads)."""
+        if self._tokenizer is None:
+            self._tokenizer = _read_tokenizer(self, self._checked_config())
+        return self._tokenizer
+
+    def settings(self) -> EncoderSettings | None:
+        """A copy of the ``l3prune.json`` settings saved with the model, or None for a model l3prune has not saved."""
+        if self._settings is _UNREAD:
+            self._settings = EncoderSettings.read(self.location) if Path(self.location).is_dir() else None
+        return copy.deepcopy(self._settings)
+
+    def _checked_config(self) -> PretrainedConfig:
+        if self._model_config is None:
+            self._model_config = _read_model_config(self)
+        return self._model_config
 
 
 def resolve(reference: str | os.PathLike) -> ModelSource:
@@ -167,7 +188,7 @@ def _first_line(exc: BaseException) -> str:
     return text[0][:300].rstrip(".") if text else "no details"
 
 
-def load_config(source: ModelSource) -> PretrainedConfig:
+def _read_model_config(source: ModelSource) -> PretrainedConfig:
     try:
         # trust_remote_code=False: an ``auto_map`` in the folder's config is ignored, never imported.
         config = AutoConfig.from_pretrained(source.location, trust_remote_code=False)
@@ -180,83 +201,6 @@ def load_config(source: ModelSource) -> PretrainedConfig:
     return config
 
 
-def default_device() -> str:
-    """cuda when a GPU is visible, else cpu."""
-    return check_device(None)
-
-
-#: The torch dtype of each name in ``DTYPE_NAMES`` but ``auto`` (which picks ``default_dtype`` for the device).
-DTYPES: dict[str, torch.dtype] = dict(zip(DTYPE_NAMES[1:], (torch.float32, torch.bfloat16, torch.float16), strict=True))
-
-
-def cpu_has_native_bf16() -> bool:
-    """Whether this CPU multiplies bf16 in hardware (AMX tiles or AVX512-BF16), by torch's own checks.
-
-    Without either, torch emulates bf16 matmuls and they run slower than fp32. The checks are private
-    in torch 2.x; one that is missing or fails counts as "no", which only costs speed.
-    """
-    for name in ("_is_amx_tile_supported", "_is_avx512_bf16_supported"):
-        check = getattr(torch.cpu, name, None)
-        try:
-            if check is not None and check():
-                return True
-        except Exception:  # noqa: BLE001 - a capability probe must never break loading
-            continue
-    return False
-
-
-def default_dtype(device: str | torch.device) -> torch.dtype:
-    """What ``auto`` means: bf16 where the hardware multiplies it natively (CUDA GPUs that support it,
-    CPUs with AMX or AVX512-BF16), else fp32. Measured on an AMX Xeon at 2 threads: a bf16 matmul runs 7.7x
-    faster than fp32, SmolLM2 encodes 2.0-2.4x and trains 1.9x faster (``benchmarks/results/cpu_dtype.md``),
-    and 200 training steps end within 0.1 quick-suite points of fp32 (``bf16_training_check.md``)."""
-    kind = torch.device(device).type
-    if kind == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
-    if kind == "cpu" and cpu_has_native_bf16():
-        return torch.bfloat16
-    return torch.float32
-
-
-def dtype_name(dtype: torch.dtype) -> str:
-    """The short name of a torch dtype (``bf16``), as flags and result files spell it."""
-    return next((name for name, value in DTYPES.items() if value == dtype), str(dtype).removeprefix("torch."))
-
-
-_explained: set[tuple[str, str]] = set()
-
-
-def resolve_dtype(dtype: str | torch.dtype | None, device: str | torch.device) -> torch.dtype:
-    """The torch dtype for a name in ``DTYPE_NAMES`` on ``device`` (``auto`` or None: ``default_dtype``).
-
-    ``auto``'s choice is logged once per device; fp16 on a CPU is refused (slow, and several CPU kernels
-    lack it), and bf16 on a CPU without native bf16 is allowed with a warning that it will be slow.
-    """
-    kind = torch.device(device).type
-    if isinstance(dtype, torch.dtype):
-        chosen = dtype
-    elif dtype is None or dtype == "auto":
-        chosen = default_dtype(device)
-        if (kind, str(chosen)) not in _explained:
-            _explained.add((kind, str(chosen)))
-            why = {("cuda", True): "this GPU supports bf16", ("cpu", True): "this CPU has AMX or AVX512-BF16",
-                   ("cuda", False): "this GPU lacks bf16"}.get((kind, chosen == torch.bfloat16),
-                                                               "no native bf16 on this device")
-            logger.info("dtype auto -> %s on %s (%s); pass --dtype fp32 to override", dtype_name(chosen), kind, why)
-    elif dtype in DTYPES:
-        chosen = DTYPES[dtype]
-    else:
-        raise L3PruneError(f"dtype must be one of {list(DTYPE_NAMES)}, got {dtype!r}")
-    if kind == "cpu" and chosen == torch.float16:
-        raise L3PruneError("fp16 on the CPU is slow and several CPU kernels lack it; use dtype 'auto' "
-                           "(bf16 on CPUs with AMX or AVX512-BF16, else fp32), 'bf16' or 'fp32'")
-    if kind == "cpu" and chosen == torch.bfloat16 and not cpu_has_native_bf16() and ("warn", "bf16") not in _explained:
-        _explained.add(("warn", "bf16"))
-        logger.warning("bf16 on a CPU without AMX or AVX512-BF16 is emulated and slower than fp32; "
-                       "dtype 'auto' would choose fp32 here")
-    return chosen
-
-
 def load_base_model(
     source: ModelSource,
     *,
@@ -265,13 +209,13 @@ def load_base_model(
     device: str | torch.device = "cpu",
     causal_lm: bool = False,
 ):
-    """Load the base model (or the causal LM when ``causal_lm``), optionally at its first ``num_layers``.
+    """Load the base model (or the causal LM when ``causal_lm``), optionally at its first ``num_layers``, on a
+    ``device`` the caller has checked (``devices.check_device``).
 
     Truncating the config before loading means the dropped blocks are never allocated: their weights
     are simply unexpected keys in the checkpoint, so peak memory grows with ``num_layers``.
     """
-    device = check_device(device)
-    config = load_config(source)
+    config = source.model_config()
     if num_layers is not None:
         truncate_config(config, num_layers)
     dtype = resolve_dtype(dtype, device)
@@ -298,9 +242,10 @@ def load_base_model(
     return model.to(device).eval()
 
 
-def load_tokenizer(source: ModelSource):
+def _read_tokenizer(source: ModelSource, config: PretrainedConfig):
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source.location, trust_remote_code=False)
+        # The config is passed so that transformers does not read it again to find the tokenizer class.
+        tokenizer = AutoTokenizer.from_pretrained(source.location, config=config, trust_remote_code=False)
     except Exception as exc:  # missing or corrupt tokenizer files, bad UTF-8, remote-code tokenizers
         raise L3PruneError(f"could not load the tokenizer of {source.reference!r}: {_first_line(exc)}; "
                            "fix or replace its tokenizer files") from None

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 
 from l3prune.errors import L3PruneError
-from l3prune.pooling_modes import POOLING_MODES, check_pooling
+from l3prune.settings import POOLING_MODES, check_pooling
 
 __all__ = ["POOLING_MODES", "check_pooling", "pool"]
 

@@ -20,7 +20,8 @@ from transformers import (
     Qwen3Config,
 )
 
-from l3prune.encoder import EncoderSettings, LLMEncoder
+from l3prune.encoder import LLMEncoder
+from l3prune.settings import EncoderSettings
 
 CORPUS = [
     "A man is playing a guitar on the stage.",

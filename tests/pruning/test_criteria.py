@@ -57,7 +57,7 @@ def trained_with_identity(make_encoder):
     make_identity(encoder, [4])
     lm = causal_lm(encoder).train()
     optimizer = torch.optim.Adam([p for p in lm.parameters() if p.requires_grad], lr=1e-2)
-    batch = encoder.tokenize(SENTENCES)
+    batch = encoder.collator.tokenize(SENTENCES)
     for _ in range(40):
         nll, tokens = lm_loss(lm, encoder, batch)
         (nll / tokens).backward()
@@ -105,7 +105,7 @@ def test_perplexity_drops_the_identity_block(trained_with_identity):
 
 def test_skipping_a_block_equals_removing_it(make_encoder):
     encoder = make_encoder("gemma3_text", num_layers=4, add_bos=True)  # alternating sliding/full layers
-    features = encoder.tokenize(SENTENCES[:4])
+    features = encoder.collator.tokenize(SENTENCES[:4])
     with torch.no_grad():
         with skipping(encoder, 1):
             skipped = lm_loss(causal_lm(encoder), encoder, features)[0]
@@ -144,17 +144,17 @@ def test_l3prune_keeps_the_scan_depth_of_each_configuration(random_with_identiti
     profile = LayerProfile(model="m", num_layers=8, loss_mean=[5, 3, 4, 4.5, 2, 1, 2, 3], loss_std=[0.1] * 8,
                            small=2, large=6, settings={"num_batches": 1, "batch_size": 4})
     chosen = CRITERIA["l3prune"](profile=profile)
-    assert chosen.select(random_with_identities, None, config="small").layers == [0, 1]
-    large = chosen.select(random_with_identities, None, config="large")
+    assert chosen.select(random_with_identities, None, configuration="small").layers == [0, 1]
+    large = chosen.select(random_with_identities, None, configuration="large")
     assert large.layers == list(range(6)) and "'large'" in large.reason and large.scores["scan_loss"][5] == 1
     with pytest.raises(L3PruneError, match="no configuration 'medium'"):
-        chosen.select(random_with_identities, None, config="medium")
+        chosen.select(random_with_identities, None, configuration="medium")
 
 
 def test_l3prune_scans_when_it_has_no_profile(make_encoder):
     encoder = make_encoder("llama", num_layers=4)
     chosen = CRITERIA["l3prune"](num_batches=2, batch_size=4)
-    selection = chosen.select(encoder, None, config="large", data=TRIPLETS)
+    selection = chosen.select(encoder, None, configuration="large", data=TRIPLETS)
     assert selection.layers == list(range(chosen.profile.large)) and chosen.profile.large in (3, 4)
 
 

@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 import numpy as np
 
 from l3prune.errors import L3PruneError
-from l3prune.textfile import iter_csv, iter_jsonl, require_input_file, string_field
+from l3prune.files import iter_csv, iter_jsonl, require_input_file, string_field
 
 logger = logging.getLogger(__name__)
 

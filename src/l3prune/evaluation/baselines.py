@@ -84,7 +84,7 @@ class SentenceTransformerEncoder:
         check_st_folder(path)
         from sentence_transformers import SentenceTransformer
 
-        from l3prune.loading import check_device
+        from l3prune.devices import check_device
 
         try:
             self.model = SentenceTransformer(str(path), device=check_device(device), local_files_only=True,

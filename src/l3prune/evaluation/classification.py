@@ -22,7 +22,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, f1_score
 
 from l3prune.errors import L3PruneError
-from l3prune.textfile import string_field
+from l3prune.files import string_field
 from l3prune.evaluation._common import (
     Task,
     TextEncoder,

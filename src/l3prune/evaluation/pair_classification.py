@@ -17,7 +17,7 @@ from sklearn.metrics import average_precision_score
 from sklearn.metrics.pairwise import paired_euclidean_distances, paired_manhattan_distances
 
 from l3prune.errors import L3PruneError
-from l3prune.textfile import number_field
+from l3prune.files import number_field
 from l3prune.evaluation._common import Records, as_percent, paired_cosine
 from l3prune.evaluation._pairs import SentencePairTask
 

@@ -26,7 +26,7 @@ from l3prune.evaluation.registry import GROUPS, Locate, build_task, shipped
 from l3prune.evaluation.selection import select_tasks
 from l3prune.loading import cache_dir
 from l3prune.resources import resource_path
-from l3prune.safe_write import atomic_output, dumps
+from l3prune.files import atomic_output, dumps
 
 #: Items kept per task (seed 0): STS/MRPC pairs, MS MARCO documents (all 50 queries stay), Banking77
 #: test texts (also the clustering set), WikiQA queries. Banking77 classification keeps MTEB's protocol

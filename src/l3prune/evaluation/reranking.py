@@ -17,7 +17,7 @@ from typing import ClassVar
 import numpy as np
 
 from l3prune.errors import L3PruneError
-from l3prune.textfile import string_field
+from l3prune.files import string_field
 from l3prune.evaluation._common import (
     Task,
     TextEncoder,

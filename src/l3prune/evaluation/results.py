@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from l3prune.errors import L3PruneError
-from l3prune.safe_write import check_output, write_json
+from l3prune.files import check_output, write_json
 
 
 def format_table(results: dict[str, Any]) -> str:
@@ -34,7 +34,7 @@ def format_table(results: dict[str, Any]) -> str:
 
 
 def check_results_path(path: str | Path, *, overwrite: bool = False) -> Path:
-    """A results path must be a ``.json`` file that may be written (``safe_write`` rules); checked before a run."""
+    """A results path must be a ``.json`` file that may be written (``l3prune.files.writing`` rules); checked before a run."""
     out = Path(path).expanduser()
     if out.suffix.lower() != ".json":
         raise L3PruneError(f"results file {out} must end in .json")

@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from l3prune.errors import L3PruneError
-from l3prune.textfile import iter_lines, string_field
+from l3prune.files import iter_lines, string_field
 from l3prune.evaluation._common import (
     Task,
     TextEncoder,

@@ -15,7 +15,7 @@ from l3prune.evaluation.registry import GROUPS, TASKS, build_task, valid_task_na
 from l3prune.evaluation.reranking import RerankingTask
 from l3prune.evaluation.retrieval import RetrievalTask
 from l3prune.evaluation.sts import STSTask
-from l3prune.textfile import iter_jsonl, iter_lines
+from l3prune.files import iter_jsonl, iter_lines
 
 
 def select_tasks(spec: str | Sequence[str]) -> list[Task]:

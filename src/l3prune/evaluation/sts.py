@@ -16,7 +16,7 @@ from scipy.stats import pearsonr, spearmanr
 from sklearn.metrics.pairwise import paired_euclidean_distances, paired_manhattan_distances
 
 from l3prune.errors import L3PruneError
-from l3prune.textfile import number_field
+from l3prune.files import number_field
 from l3prune.evaluation._common import Records, paired_cosine
 from l3prune.evaluation._pairs import SentencePairTask
 

@@ -21,7 +21,7 @@ from l3prune.errors import L3PruneError
 from l3prune.evaluation._common import Task, TextEncoder
 from l3prune.evaluation.cache import CachedEncoder
 from l3prune.evaluation.registry import NOTES, valid_task_names
-from l3prune.safe_write import dumps, write_json
+from l3prune.files import dumps, write_json
 
 logger = logging.getLogger(__name__)
 

@@ -1,25 +1,26 @@
 """``l3prune prune``: choose layers with a criterion, remove the rest, save the smaller encoder.
 
-Every command that prunes (``prune``, ``train``) goes through here. A ``PruneSpec`` is checked once
-against the model's config, before any weights load. When the kept layers follow without looking at
-the model (the ``last`` criterion, ``l3prune`` given a size, explicit layers), only those layers are
-loaded (``load_pruned``); otherwise the full model loads and the criterion measures it.
+Every command that prunes (``prune``, ``train``, ``export``) loads through ``load_pruned``. A ``PruneSpec``
+is checked once against the model's config, before any weights load. When the kept layers follow without
+looking at the model (the ``last`` criterion, ``l3prune`` given a size, explicit layers), only those layers
+are loaded; otherwise the full model loads and the criterion measures it.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from l3prune.encoder import LLMEncoder
 from l3prune.errors import L3PruneError
+from l3prune.files import check_output
 from l3prune.layers import PruneSpec
-from l3prune.load_options import LoadOptions
-from l3prune.loading import load_config, resolve
-from l3prune.pruning.criteria import Criterion, Selection, get_criterion, plan
-from l3prune.safe_write import check_output
+from l3prune.loading import ModelSource, resolve
+from l3prune.pruning.criteria import Criterion, Selection, get_criterion
+from l3prune.settings import LoadOptions
 
 logger = logging.getLogger(__name__)
 
@@ -27,15 +28,16 @@ logger = logging.getLogger(__name__)
 def criterion_for(spec: PruneSpec) -> Criterion:
     """The spec's criterion, checked to offer the spec's configuration (if it names one)."""
     chosen = get_criterion(spec.criterion_name)
-    if spec.config is not None and spec.config not in chosen.configs:
+    if spec.configuration is not None and spec.configuration not in chosen.configurations:
         raise L3PruneError(
-            f"criterion {spec.criterion_name!r} has no configuration {spec.config!r}"
-            + (f"; it offers {list(chosen.configs)}" if chosen.configs else "; give --num-layers or --drop-fraction")
+            f"criterion {spec.criterion_name!r} has no configuration {spec.configuration!r}"
+            + (f"; it offers {list(chosen.configurations)}" if chosen.configurations
+               else "; give --num-layers or --drop-fraction")
         )
     return chosen
 
 
-def plan_layers(spec: PruneSpec, total: int) -> Selection | None:
+def select_without_model(spec: PruneSpec, total: int) -> Selection | None:
     """Check ``spec`` against a model of ``total`` layers; return its selection when no model is needed.
 
     None means the criterion must measure the loaded model (a data-driven criterion, or a configuration).
@@ -45,13 +47,14 @@ def plan_layers(spec: PruneSpec, total: int) -> Selection | None:
     spec.check(total)
     if spec.layers is not None:
         return Selection(sorted(spec.layers), f"layers {list(spec.layers)} chosen by the user")
-    return plan(criterion_for(spec), total, spec.size(total), spec.config)
+    planner = getattr(criterion_for(spec), "plan", None)
+    return planner(total, spec.size(total), configuration=spec.configuration) if planner is not None else None
 
 
 def prune_encoder(encoder: LLMEncoder, spec: PruneSpec, *, data: Sequence[str | os.PathLike] | None = None
                   ) -> LLMEncoder:
     """Prune a loaded ``encoder`` in place by ``spec`` and record the criterion and its reason."""
-    selection = plan_layers(spec, encoder.num_layers)
+    selection = select_without_model(spec, encoder.num_layers)
     if selection is None:
         chosen = criterion_for(spec)
         triplets = None
@@ -59,25 +62,44 @@ def prune_encoder(encoder: LLMEncoder, spec: PruneSpec, *, data: Sequence[str | 
             from l3prune.data import load_triplets
 
             triplets = load_triplets(data)
-        selection = chosen.select(encoder, spec.size(encoder.num_layers), config=spec.config, data=triplets)
+        selection = chosen.select(encoder, spec.size(encoder.num_layers), configuration=spec.configuration,
+                                  data=triplets)
     logger.info("criterion %s keeps layers %s (%s)", spec.criterion_name, selection.layers, selection.reason)
     return encoder.prune(selection.layers, criterion=spec.criterion_name, reason=selection.reason)
 
 
-def load_pruned(model: str | os.PathLike, spec: PruneSpec, *, load: LoadOptions | None = None,
-                data: Sequence[str | os.PathLike] | None = None) -> LLMEncoder:
-    """Load ``model`` pruned by ``spec``: only the kept layers when the spec fixes them without the model,
-    else the full model, pruned by its criterion."""
-    selection = plan_layers(spec, load_config(resolve(model)).num_hidden_layers)
-    if selection is None:
-        return prune_encoder(LLMEncoder.from_pretrained(model, load=load), spec, data=data)
-    logger.info("criterion %s keeps layers %s (%s)", spec.criterion_name, selection.layers, selection.reason)
-    encoder = LLMEncoder.from_pretrained(model, prune=PruneSpec(layers=selection.layers), load=load)
-    return encoder.record_pruning(spec.criterion_name, selection.reason)
+def load_pruned(source: ModelSource, spec: PruneSpec | None = None, *, load: LoadOptions | None = None,
+                data: Sequence[str | os.PathLike] | None = None, measure_here: bool = True,
+                agree: Callable[[Any], Any] | None = None) -> LLMEncoder:
+    """Load ``source`` pruned by ``spec``: only the kept layers when the spec fixes them without the model,
+    else the full model, pruned by its criterion (an empty spec keeps every layer).
+
+    Under DDP every rank must keep the same layers: a criterion that measures the model runs only where
+    ``measure_here`` (rank 0), and ``agree`` (a broadcast from rank 0) hands its choice to every rank.
+    """
+    spec = spec or PruneSpec()
+    if not spec.given:
+        return LLMEncoder.from_source(source, load=load)
+    selection = select_without_model(spec, source.num_layers)
+    if selection is not None:
+        logger.info("criterion %s keeps layers %s (%s)", spec.criterion_name, selection.layers, selection.reason)
+        encoder = LLMEncoder.from_source(source, PruneSpec(layers=selection.layers), load)
+        return encoder.record_pruning(spec.criterion_name, selection.reason)
+    encoder = LLMEncoder.from_source(source, load=load)
+    choice = None
+    if measure_here:
+        before = list(encoder.settings.kept_layers)
+        prune_encoder(encoder, spec, data=data)
+        choice = ([before.index(i) for i in encoder.settings.kept_layers], dict(encoder.settings.pruning))
+    if agree is not None:
+        choice = agree(choice)
+    if not measure_here:
+        encoder.prune(choice[0], criterion=choice[1].get("criterion"), reason=choice[1].get("reason"))
+    return encoder
 
 
 def prune_to_folder(
-    model: str | os.PathLike,
+    model: str | os.PathLike | ModelSource,
     out: str | os.PathLike,
     prune: PruneSpec,
     *,
@@ -87,5 +109,5 @@ def prune_to_folder(
 ) -> Path:
     """Load ``model``, prune it and save it to ``out``; refuses an existing ``out`` before any work."""
     out = check_output(out, overwrite=overwrite, kind="folder")
-    encoder = load_pruned(model, prune, load=load, data=data)
-    return encoder.save(out, overwrite=overwrite)
+    source = model if isinstance(model, ModelSource) else resolve(model)
+    return load_pruned(source, prune, load=load, data=data).save(out, overwrite=overwrite)

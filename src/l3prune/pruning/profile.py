@@ -19,7 +19,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from l3prune.errors import L3PruneError
-from l3prune.safe_write import atomic_output, check_output, dumps
+from l3prune.files import atomic_output, check_output, dumps
 
 PROFILE_NAME = "layer_profile"  # file stem when ``save`` is given a folder
 

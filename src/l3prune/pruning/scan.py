@@ -23,8 +23,9 @@ from tqdm.auto import tqdm
 from l3prune.architectures import final_norm
 from l3prune.data import SourceBatchSampler, Triplet, load_triplets
 from l3prune.errors import L3PruneError
-from l3prune.load_options import LoadOptions
-from l3prune.loading import dtype_name
+from l3prune.loading import ModelSource, resolve
+from l3prune.settings import LoadOptions
+from l3prune.devices import dtype_name
 from l3prune.losses import contrastive_loss_per_example
 from l3prune.pooling import pool
 from l3prune.pruning.profile import LayerProfile, profile_paths
@@ -38,9 +39,10 @@ LOSS_SCALE = 50.0  # cosine x 50 (temperature 0.02), as in training
 
 def triplet_features(encoder, batch: Sequence[Triplet]) -> tuple[dict[str, torch.Tensor], ...]:
     """Collate queries (with their instructions), positives and negatives, one padded batch per side."""
-    queries = encoder.tokenize([(t.query_instruction, t.query) for t in batch])
-    positives = encoder.tokenize([(t.doc_instruction, t.positive) for t in batch])
-    negatives = encoder.tokenize([(t.doc_instruction, t.negative) for t in batch])
+    tokenize = encoder.collator.tokenize
+    queries = tokenize([(t.query_instruction, t.query) for t in batch])
+    positives = tokenize([(t.doc_instruction, t.positive) for t in batch])
+    negatives = tokenize([(t.doc_instruction, t.negative) for t in batch])
     return queries, positives, negatives
 
 
@@ -136,7 +138,7 @@ def scan_layers(
 
 
 def scan_model(
-    model: str | os.PathLike,
+    model: str | os.PathLike | ModelSource,
     out: str | os.PathLike,
     *,
     data: Sequence[str | os.PathLike] | None = None,
@@ -152,7 +154,8 @@ def scan_model(
     profile_paths(out, overwrite=overwrite)
     triplets = load_triplets(data)
     scan_sampler(triplets, num_batches=num_batches, batch_size=batch_size, seed=seed)
-    encoder = LLMEncoder.from_pretrained(model, load=load)
+    source = model if isinstance(model, ModelSource) else resolve(model)
+    encoder = LLMEncoder.from_source(source, load=load)
     profile = scan_layers(encoder, triplets, num_batches=num_batches, batch_size=batch_size, seed=seed)
     profile.settings["data"] = [str(d) for d in data] if data else "shipped triplets"
     return profile, profile.save(out, overwrite=overwrite)

@@ -1,6 +1,6 @@
 """Resumable checkpoints: trainable weights, optimizer, scheduler, every rank's RNG state and the step.
 
-A checkpoint is one file, written beside its final name and swapped in (``safe_write``), so a run killed while
+A checkpoint is one file, written beside its final name and swapped in (``l3prune.files.writing``), so a run killed while
 saving leaves the previous checkpoint intact and never a half-written one. The batch order needs no
 state: ``SourceBatchSampler.batch_at(step)`` recomputes it from the step.
 """
@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from l3prune.errors import L3PruneError
-from l3prune.safe_write import atomic_output
+from l3prune.files import atomic_output
 
 logger = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 Precedence is defaults < recipe file (YAML or JSON) < explicit overrides (the CLI's flags). Keeping the
 recipe flat means a file key, a dataclass field and a flag are the same name (``lora_r`` = ``--lora-r``).
 ``TrainConfig`` holds training settings only; how the model loads (pooling, max length, dtype, device)
-is ``l3prune.loading.LoadOptions``, which a recipe file may also set (``build_load_options``).
+is ``l3prune.settings.LoadOptions``, which a recipe file may also set (``build_load_options``).
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from l3prune.errors import L3PruneError
-from l3prune.load_options import LoadOptions
-from l3prune.options import check_choices, check_types, described, layered
-from l3prune.textfile import loads_strict, read_text
+from l3prune.settings import LoadOptions
+from l3prune.settings import check_choices, check_types, described, layered
+from l3prune.files import loads_strict, read_text
 
 logger = logging.getLogger(__name__)
 

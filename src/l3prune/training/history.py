@@ -12,7 +12,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from l3prune.safe_write import atomic_output, dumps
+from l3prune.files import atomic_output, dumps
 
 COLUMNS = ("step", "loss", "lr", "grad_norm", "seconds")
 

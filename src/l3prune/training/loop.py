@@ -92,14 +92,14 @@ class Trainer:
         self.step = 0  # optimizer steps done
 
     def embed(self, texts: list[tuple[str | None, str]]) -> torch.Tensor:
-        return self._forward(self.encoder.tokenize(texts))
+        return self._forward(self.encoder.collator.tokenize(texts))
 
     def embed_triplets(self, batch: list[Triplet]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Queries, positives and negatives together, in ``TRAIN_CHUNKS`` length-sorted forward passes: a few
         larger matmuls instead of one per kind of text, with far less padding than one pass (a text's embedding
         does not depend on the batch it is in, see ``LLMEncoder.model_inputs``; ``length_chunks`` has the figures)."""
         queries, positives, negatives = triplet_texts(batch)
-        features = self.encoder.tokenize(queries + positives + negatives)
+        features = self.encoder.collator.tokenize(queries + positives + negatives)
         parts = length_sorted_chunks(features, TRAIN_CHUNKS, self.encoder.settings.padding_side)
         embedded = torch.cat([self._forward(chunk) for _, chunk in parts])
         order = torch.cat([rows for rows, _ in parts]).to(embedded.device)

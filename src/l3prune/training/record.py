@@ -15,8 +15,8 @@ from typing import Any
 
 from l3prune.errors import L3PruneError
 from l3prune.layers import PruneSpec
-from l3prune.load_options import LoadOptions
-from l3prune.safe_write import OVERWRITE_HINT, dumps, write_json
+from l3prune.settings import LoadOptions
+from l3prune.files import OVERWRITE_HINT, dumps, write_json
 from l3prune.training.config import RUN_ONLY, TrainConfig
 
 RUN_FILE = "run.json"
@@ -64,6 +64,9 @@ class RunRecord:
             old = values.get("config", {})
             values["load"] = {"pooling": old.get("pooling"), "max_length": old.get("max_length"),
                               "dtype": old.get("dtype") or "auto", "device": old.get("device")}
+        prune = values.get("prune")
+        if isinstance(prune, dict) and "config" in prune:  # written before PruneSpec.config became configuration
+            prune["configuration"] = prune.pop("config")
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in values.items() if k in known})
 

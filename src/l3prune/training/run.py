@@ -2,7 +2,7 @@
 
 A run keeps its working files in a run folder (default ``<out>.run``): ``run.json`` (what is being
 trained: ``RunRecord``), the loss log and curve, and the latest checkpoint. The output folder appears only at the
-very end, complete, by a swap (``safe_write``); it holds the merged encoder plus ``training.json`` and the loss curve.
+very end, complete, by a swap (``l3prune.files.writing``); it holds the merged encoder plus ``training.json`` and the loss curve.
 ``train_to_folder`` also does what only the main rank does under DDP: saving, and the optional export.
 """
 
@@ -18,12 +18,14 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from l3prune.data import SourceBatchSampler, Triplet, load_triplets
+from l3prune.devices import dtype_name
 from l3prune.encoder import LLMEncoder
 from l3prune.errors import L3PruneError
+from l3prune.files import OVERWRITE_HINT, atomic_output, check_output, dumps
 from l3prune.layers import PruneSpec
-from l3prune.load_options import LoadOptions
-from l3prune.loading import dtype_name, load_config, resolve
-from l3prune.safe_write import OVERWRITE_HINT, atomic_output, check_output, dumps
+from l3prune.loading import ModelSource, resolve
+from l3prune.pruning import load_pruned
+from l3prune.settings import LoadOptions
 from l3prune.training import distributed
 from l3prune.training.adapters import merge_trained
 from l3prune.training.checkpoint import list_checkpoints, load_checkpoint, save_checkpoint
@@ -93,7 +95,7 @@ def _title(encoder: LLMEncoder, config: TrainConfig) -> str:
 
 
 def train_to_folder(
-    model: str | os.PathLike,
+    model: str | os.PathLike | ModelSource,
     out: str | os.PathLike,
     config: TrainConfig | None = None,
     *,
@@ -107,9 +109,10 @@ def train_to_folder(
     normalize: bool = False,
     require_stock: bool = False,
 ) -> dict[str, Path]:
-    """Load ``model`` by ``load`` (default ``TRAIN_LOAD``), prune it by ``prune``, train it by ``config`` and
-    save the merged encoder to ``out``; with ``export``, also write a sentence-transformers folder there
-    (``prompts``, ``normalize`` and ``require_stock`` as in ``export_sentence_transformers``).
+    """Load ``model`` (a reference, resolved here once, or a ``ModelSource``) by ``load`` (default ``TRAIN_LOAD``),
+    prune it by ``prune``, train it by ``config`` and save the merged encoder to ``out``; with ``export``, also
+    write a sentence-transformers folder there (``prompts``, ``normalize`` and ``require_stock`` as in
+    ``export_sentence_transformers``).
 
     Returns what this process wrote: ``{"encoder": out}`` plus ``"sentence_transformers"`` with an export;
     empty on every rank but the main one. The output loads with ``LLMEncoder.from_pretrained(out)``: no base
@@ -122,23 +125,24 @@ def train_to_folder(
     out = check_output(out, overwrite=overwrite, kind="folder")
     folder = Path(run_dir).expanduser() if run_dir is not None else out.with_name(out.name + ".run")
     check_output(folder, overwrite=True, kind="folder", markers=(RUN_FILE,))  # a run folder must be one of ours
+    if export is not None and Path(export).expanduser().resolve() == out.resolve():
+        raise L3PruneError(f"the export and output paths name the same folder ({out}); give the export its own folder")
+    source = model if isinstance(model, ModelSource) else resolve(model)
     if export is not None:  # the whole export is checked before hours of training
         from l3prune.export import preflight_export
 
-        if Path(export).expanduser().resolve() == out.resolve():
-            raise L3PruneError(f"the export and output paths name the same folder ({out}); give the export its own folder")
-        preflight_export(model, export, pooling=load.pooling, prompts=prompts or {}, require_stock=require_stock,
+        preflight_export(source, export, pooling=load.pooling, prompts=prompts or {}, require_stock=require_stock,
                          overwrite=overwrite)
     env = distributed.setup(load.device)
     written: dict[str, Path] = {}
     try:
-        record, start_over = _check_run_folder(folder, RunRecord.start(model, prune, config, load, env.world_size),
+        record, start_over = _check_run_folder(folder, RunRecord.start(source.reference, prune, config, load, env.world_size),
                                                resume=resume, overwrite=overwrite)
         if record.dtype is not None and load.dtype == "auto":  # resume in the interrupted run's dtype
             load = replace(load, dtype=record.dtype)
         triplets = load_triplets(config.data, instructions=config.instructions)
         SourceBatchSampler(triplets, config.batch_size, world_size=env.world_size)  # fail before loading weights
-        encoder = _load_pruned(model, prune, record, config.data, env, replace(load, device=env.device))
+        encoder = _load_pruned(source, prune, record, config.data, env, replace(load, device=env.device))
         if env.is_main:  # the run folder appears only now, after every check and the load have passed
             if start_over:
                 shutil.rmtree(folder)
@@ -187,34 +191,22 @@ def _check_run_folder(folder: Path, record: RunRecord, *, resume: bool, overwrit
     return record, False
 
 
-def _load_pruned(model, prune: PruneSpec, record: RunRecord, data, env: DistEnv, load: LoadOptions) -> LLMEncoder:
-    """Load ``model`` at the same layers on every rank and note them (indices into ``model``) in ``record``.
+def _load_pruned(source: ModelSource, prune: PruneSpec, record: RunRecord, data, env: DistEnv,
+                 load: LoadOptions) -> LLMEncoder:
+    """Load ``source`` at the same layers on every rank and note them (indices into ``source``) in ``record``.
 
-    Resuming reuses the interrupted run's layers. Layers that follow from ``prune`` alone (the first n,
-    explicit ones) are the only ones loaded. A criterion that measures the model runs on rank 0 on the
-    full model, and every rank then keeps rank 0's choice.
+    Resuming reuses the interrupted run's layers, with no second scan. Otherwise ``load_pruned`` chooses them:
+    a criterion that measures the model runs on rank 0, and every rank keeps rank 0's choice.
     """
-    from l3prune.pruning.commands import plan_layers, prune_encoder
-
     if record.kept_current is not None:  # resuming
-        encoder = LLMEncoder.from_pretrained(model, layers=record.kept_current, load=load)
+        encoder = LLMEncoder.from_source(source, PruneSpec(layers=record.kept_current), load)
         criterion = record.pruning.get("criterion")
         return encoder.record_pruning(criterion, record.pruning.get("reason")) if criterion else encoder
-    selection = plan_layers(prune, load_config(resolve(model)).num_hidden_layers) if prune.given else None
-    if selection is not None or not prune.given:
-        encoder = LLMEncoder.from_pretrained(model, layers=selection.layers if selection else None, load=load)
-        record.kept_current = selection.layers if selection else list(range(encoder.num_layers))
-        return encoder.record_pruning(prune.criterion_name, selection.reason) if selection else encoder
-    encoder = LLMEncoder.from_pretrained(model, load=load)
-    choice = None
-    if env.is_main:
-        before = list(encoder.settings.kept_layers)
-        prune_encoder(encoder, prune, data=data)
-        choice = ([before.index(i) for i in encoder.settings.kept_layers], dict(encoder.settings.pruning))
-    choice = distributed.broadcast(env, choice)
-    if not env.is_main:
-        encoder.prune(choice[0], criterion=choice[1].get("criterion"), reason=choice[1].get("reason"))
-    record.kept_current = choice[0]
+    encoder = load_pruned(source, prune, load=load, data=data, measure_here=env.is_main,
+                          agree=lambda choice: distributed.broadcast(env, choice))
+    saved = source.settings()
+    loaded = saved.kept_layers if saved is not None and saved.kept_layers else list(range(source.num_layers))
+    record.kept_current = [loaded.index(i) for i in encoder.settings.kept_layers]
     return encoder
 
 

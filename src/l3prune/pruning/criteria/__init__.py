@@ -1,9 +1,10 @@
 """Pruning criteria, registered by name. Each answers one question: which layers to keep.
 
-A criterion gets the full encoder and a target size (or an L3Prune configuration name) and returns
-the original indices to keep plus a one-line reason that is saved with the pruned model. A criterion
-whose answer needs no model (``last``; ``l3prune`` given a size) also offers ``plan``, so commands can
-load only the kept layers instead of the whole model.
+A criterion gets the full encoder and a target size (or an L3Prune configuration name, "small" or
+"large") and returns the original indices to keep plus a one-line reason that is saved with the pruned
+model. A criterion whose answer needs no model (``last``; ``l3prune`` given a size) also offers
+``plan(total, num_layers, configuration=...)``, so commands can load only the kept layers instead of the
+whole model (``pruning.commands.select_without_model``).
 """
 
 from __future__ import annotations
@@ -30,22 +31,16 @@ class Selection:
 
 class Criterion(Protocol):
     name: str
-    configs: tuple[str, ...]  # named configurations it offers, e.g. ("small", "large"); () for none
+    configurations: tuple[str, ...]  # named configurations it offers, e.g. ("small", "large"); () for none
 
     def select(
         self,
         encoder: LLMEncoder,
         num_layers: int | None,
         *,
-        config: str | None = None,
+        configuration: str | None = None,
         data: Sequence[Triplet] | None = None,
     ) -> Selection: ...
-
-
-def plan(criterion: Criterion, total: int, num_layers: int | None, config: str | None = None) -> Selection | None:
-    """The criterion's choice for a model of ``total`` layers without looking at it, or None if it must look."""
-    planner = getattr(criterion, "plan", None)
-    return planner(total, num_layers, config=config) if planner is not None else None
 
 
 CRITERIA: dict[str, Callable[[], Criterion]] = {}

@@ -43,7 +43,7 @@ class AngularDistance(CalibrationCriterion):
             out.append(float((torch.arccos(cos) / math.pi).mean()))
         return out
 
-    def select(self, encoder, num_layers, *, config=None, data=None) -> Selection:
+    def select(self, encoder, num_layers, *, configuration=None, data=None) -> Selection:
         num_layers = self.check_size(encoder, num_layers)
         block = encoder.num_layers - num_layers
         if block == 0:

@@ -31,7 +31,7 @@ class BlockInfluence(CalibrationCriterion):
             tokens += int(real.sum())
         return (1 - total / tokens).tolist()
 
-    def select(self, encoder, num_layers, *, config=None, data=None) -> Selection:
+    def select(self, encoder, num_layers, *, configuration=None, data=None) -> Selection:
         num_layers = self.check_size(encoder, num_layers)
         scores = self.measurement(encoder, data)
         keep = drop_lowest(scores, encoder.num_layers - num_layers)

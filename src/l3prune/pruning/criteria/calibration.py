@@ -50,7 +50,7 @@ def calibration_texts(data: Sequence | None, num_texts: int = DEFAULT_NUM_TEXTS,
 def calibration_batches(encoder, texts: Sequence[str], batch_size: int = DEFAULT_BATCH_SIZE) -> list[dict]:
     """Plain-text batches (no instruction) in the encoder's layout, similar lengths together."""
     ordered = sorted(texts, key=len)
-    return [encoder.tokenize(ordered[i : i + batch_size]) for i in range(0, len(ordered), batch_size)]
+    return [encoder.collator.tokenize(ordered[i : i + batch_size]) for i in range(0, len(ordered), batch_size)]
 
 
 def layer_states(encoder, features: dict[str, torch.Tensor]) -> list[torch.Tensor]:
@@ -100,8 +100,11 @@ def _checkpoint_lm_head(encoder) -> nn.Module:
     if reference is None:
         raise L3PruneError("this model has untied embeddings and no known checkpoint to read its LM head from; "
                            "load it with LLMEncoder.from_pretrained")
+    # The checkpoint the encoder was loaded from, unless that was an l3prune folder (which keeps no LM head):
+    # then the model it came from.
+    source = encoder.source if encoder.source is not None and encoder.source.reference == reference else resolve(reference)
     # One layer is enough to get the head; the blocks come from the encoder itself.
-    full = load_base_model(resolve(reference), num_layers=1, causal_lm=True,
+    full = load_base_model(source, num_layers=1, causal_lm=True,
                            dtype=next(encoder.model.parameters()).dtype, device=encoder.device)
     return full.get_output_embeddings()
 
@@ -134,7 +137,7 @@ def lm_loss(lm: nn.Module, encoder, features: dict[str, torch.Tensor]) -> tuple[
 class CalibrationCriterion:
     """Base for criteria measured on calibration text; the measurement is cached per model state."""
 
-    configs: tuple[str, ...] = ()
+    configurations: tuple[str, ...] = ()
     needs_data = True
     name = "calibration"
 

@@ -15,7 +15,7 @@ from l3prune.pruning.scan import DEFAULT_BATCH_SIZE, DEFAULT_NUM_BATCHES, scan_l
 
 @register("l3prune")
 class L3Prune:
-    configs: tuple[str, ...] = ("small", "large")
+    configurations: tuple[str, ...] = ("small", "large")
     needs_data = True
 
     def __init__(self, *, num_batches: int = DEFAULT_NUM_BATCHES, batch_size: int = DEFAULT_BATCH_SIZE,
@@ -23,20 +23,21 @@ class L3Prune:
         self.num_batches, self.batch_size, self.seed = num_batches, batch_size, seed
         self.profile = profile  # a finished scan of this very model, to skip rescanning
 
-    def plan(self, total: int, num_layers: int | None, *, config: str | None = None) -> Selection | None:
+    def plan(self, total: int, num_layers: int | None, *, configuration: str | None = None) -> Selection | None:
         """A numeric size needs no scan (L3Prune always keeps a prefix); a configuration does."""
-        if config is not None:
+        if configuration is not None:
             return None
         if num_layers is None:
             raise L3PruneError("criterion 'l3prune' needs --config small|large, --num-layers or --drop-fraction")
         return Selection(list(range(num_layers)), f"first {num_layers} of {total} layers "
                          "(a size was given, so L3Prune has no depth to choose; no scan)")
 
-    def select(self, encoder, num_layers, *, config=None, data=None) -> Selection:
-        if config is None:
+    def select(self, encoder, num_layers, *, configuration=None, data=None) -> Selection:
+        if configuration is None:
             return self.plan(encoder.num_layers, num_layers)
-        if config not in self.configs:
-            raise L3PruneError(f"criterion 'l3prune' has no configuration {config!r}; choose from {list(self.configs)}")
+        if configuration not in self.configurations:
+            raise L3PruneError(f"criterion 'l3prune' has no configuration {configuration!r}; "
+                               f"choose from {list(self.configurations)}")
         profile = self.profile
         if profile is None or profile.num_layers != encoder.num_layers:
             if data is None:
@@ -46,11 +47,11 @@ class L3Prune:
             _check_enough(data, self.batch_size)
             profile = self.profile = scan_layers(encoder, data, num_batches=self.num_batches,
                                                  batch_size=self.batch_size, seed=self.seed)
-        k = getattr(profile, config)
+        k = getattr(profile, configuration)
         half = profile.num_layers // 2
-        span = f"1..{half}" if config == "small" else f"{half + 1}..{profile.num_layers}"
+        span = f"1..{half}" if configuration == "small" else f"{half + 1}..{profile.num_layers}"
         s = profile.settings
-        reason = (f"L3Prune {config!r}: first {k} of {profile.num_layers} layers, the lowest scan loss "
+        reason = (f"L3Prune {configuration!r}: first {k} of {profile.num_layers} layers, the lowest scan loss "
                   f"({profile.loss_mean[k - 1]:.4f}) over depths {span}; scan of {s.get('num_batches')} batches "
                   f"of {s.get('batch_size')} triplets")
         return Selection(list(range(k)), reason, {"scan_loss": profile.loss_mean, "scan_loss_std": profile.loss_std})

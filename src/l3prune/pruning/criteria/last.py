@@ -9,12 +9,12 @@ from l3prune.pruning.criteria import Selection, register
 
 @register("last")
 class KeepFirst:
-    configs: tuple[str, ...] = ()
+    configurations: tuple[str, ...] = ()
 
-    def plan(self, total: int, num_layers: int | None, *, config: str | None = None) -> Selection:
+    def plan(self, total: int, num_layers: int | None, *, configuration: str | None = None) -> Selection:
         if num_layers is None:
             raise L3PruneError("criterion 'last' needs a size: --num-layers or --drop-fraction")
         return Selection(list(range(num_layers)), f"first {num_layers} of {total} layers")
 
-    def select(self, encoder, num_layers, *, config=None, data=None) -> Selection:
+    def select(self, encoder, num_layers, *, configuration=None, data=None) -> Selection:
         return self.plan(encoder.num_layers, num_layers)

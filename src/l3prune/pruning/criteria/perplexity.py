@@ -37,7 +37,7 @@ class Perplexity(CalibrationCriterion):
                 without.append(perplexity())
         return {"full": full, "without": without}
 
-    def select(self, encoder, num_layers, *, config=None, data=None) -> Selection:
+    def select(self, encoder, num_layers, *, configuration=None, data=None) -> Selection:
         num_layers = self.check_size(encoder, num_layers)
         measured = self.measurement(encoder, data)
         scores = measured["without"]

@@ -45,7 +45,7 @@ class TaylorPlus(CalibrationCriterion):
                 p.requires_grad_(flag)
         return scores
 
-    def select(self, encoder, num_layers, *, config=None, data=None) -> Selection:
+    def select(self, encoder, num_layers, *, configuration=None, data=None) -> Selection:
         num_layers = self.check_size(encoder, num_layers)
         total = encoder.num_layers
         scores = self.measurement(encoder, data)

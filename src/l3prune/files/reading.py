@@ -8,7 +8,6 @@ Bad bytes, a missing file, a folder or a device become one ``L3PruneError`` nami
 from __future__ import annotations
 
 import csv
-import json
 import math
 import os
 import stat
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from l3prune.errors import L3PruneError
+from l3prune.files.strict_json import loads_strict
 
 
 def require_input_file(path: str | os.PathLike, what: str = "input file") -> Path:
@@ -62,17 +62,6 @@ def read_text(path: str | os.PathLike, what: str = "file") -> str:
         raise L3PruneError(f"{p}:{line}: not UTF-8 text ({exc.reason}); save the file as UTF-8") from None
 
 
-def loads_strict(text: str, where: str, hint: str = "", *, whole_file: bool = True) -> Any:
-    """Parse JSON text, refusing NaN/Infinity; errors name ``where`` (plus the line, for a whole file)."""
-    try:
-        return json.loads(text, parse_constant=reject_nan_constant)
-    except json.JSONDecodeError as exc:
-        line = f":{exc.lineno}" if whole_file else ""
-        raise L3PruneError(f"{where}{line}: invalid JSON ({exc.msg}){hint}") from None
-    except ValueError as exc:
-        raise L3PruneError(f"{where}: {exc}") from None
-
-
 def iter_jsonl(path: str | os.PathLike, what: str = "input file") -> Iterator[tuple[str, Any]]:
     """(``file:line``, parsed value) for every non-blank line of a JSON Lines file; NaN/Infinity are refused."""
     for lineno, line in iter_lines(path, what):
@@ -103,11 +92,6 @@ def iter_csv(path: str | os.PathLike, what: str = "input file") -> Iterator[tupl
             yield where, row
     except csv.Error as exc:
         raise L3PruneError(f"{p}:{lines[-1] if lines else 1}: malformed CSV ({exc})") from None
-
-
-def reject_nan_constant(name: str) -> float:
-    """``parse_constant`` for ``json.loads``: NaN and Infinity are not JSON, so a file holding them is refused."""
-    raise ValueError(f"{name} is not a valid JSON value; give a finite number")
 
 
 def string_field(row: dict[str, Any], name: str, where: str, *, allow_empty: bool = False) -> str:

@@ -14,7 +14,7 @@ give the same embeddings. What makes stock sentence-transformers (6.x) agree wit
 * **Special tokens** live in the exported tokenizer's post-processor: the EOS that ``eos`` pooling
   appends, the BOS that ``bos`` pooling needs. ``max_seq_length`` is the encoder's ``max_length``
   (as ``processor_kwargs.model_max_length``, so the native loader's tokenizer is unchanged).
-* **Pooling.** Stock ``Pooling`` wherever it is exact; :class:`l3prune.st_pooling.L3PrunePooling`
+* **Pooling.** Stock ``Pooling`` wherever it is exact; :class:`l3prune.export.st_pooling.L3PrunePooling`
   where it is not (see :func:`plan_pooling`), which then needs ``trust_remote_code=True`` and
   ``l3prune`` installed.
 """
@@ -28,13 +28,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from l3prune.encoder import EncoderSettings, LLMEncoder, special_tokens_around_text
+from l3prune.encoder import LLMEncoder
 from l3prune.errors import L3PruneError
-from l3prune.safe_write import atomic_output, check_output, dumps
+from l3prune.files import atomic_output, check_output, dumps
+from l3prune.loading import ModelSource
+from l3prune.settings import SETTINGS_FILE, EncoderSettings
+from l3prune.tokenization import special_tokens_around_text
 
 logger = logging.getLogger(__name__)
 
 TEXT_MODALITY = {"text": {"method": "forward", "method_output_name": "last_hidden_state"}}
+#: The pooling module of exports that stock cannot pool exactly (folders before it moved name ``l3prune.st_pooling``).
+L3PRUNE_POOLING = "l3prune.export.st_pooling.L3PrunePooling"
 #: Texts that start the way real texts do; a prompt must tokenize as a prefix of prompt + each.
 BOUNDARY_PROBES = ("A", "a", "1", "'", '"', "(", "-", "é", "日", " x")
 
@@ -93,7 +98,7 @@ def plan_pooling(pooling: str, prefix: tuple[int, ...], suffix: tuple[int, ...],
     if pooling == "weighted_mean" and plain and not has_prompts:
         return stock("weightedmean", "weighted_mean without special tokens or prompts: stock 'weightedmean' "
                                      "weights 1..n from the first token, as the paper does")
-    from l3prune.st_pooling import ST_TO_L3PRUNE
+    from l3prune.export.st_pooling import ST_TO_L3PRUNE
 
     st_mode = {ours: theirs for theirs, ours in ST_TO_L3PRUNE.items()}[pooling]
     why = []
@@ -105,8 +110,8 @@ def plan_pooling(pooling: str, prefix: tuple[int, ...], suffix: tuple[int, ...],
         why.append("stock 'weightedmean' gives text tokens after a prompt the weights p+1..p+n, not 1..n")
     config = {"embedding_dimension": dim, "pooling_mode": st_mode, "include_prompt": False,
               "prefix_length": len(prefix), "suffix_length": len(suffix)}
-    return PoolingPlan("l3prune.st_pooling.L3PrunePooling", config, prefix, suffix,
-                       f"{pooling}: {'; '.join(why)}; using l3prune.st_pooling.L3PrunePooling", stock=False)
+    return PoolingPlan(L3PRUNE_POOLING, config, prefix, suffix,
+                       f"{pooling}: {'; '.join(why)}; using {L3PRUNE_POOLING}", stock=False)
 
 
 def export_sentence_transformers(
@@ -125,7 +130,7 @@ def export_sentence_transformers(
     equals the native ``encode(texts, instruction=..)``. ``normalize`` appends a Normalize module.
     ``require_stock`` refuses, before writing anything, an export that would need ``trust_remote_code``.
     ``out`` is checked before a reference (or a loader callable) is loaded, and written beside, then
-    swapped in (``safe_write``).
+    swapped in (``l3prune.files.writing``).
     """
     out = check_output(out, overwrite=overwrite, kind="folder")
     encoder = encoder_or_reference
@@ -140,7 +145,7 @@ def export_sentence_transformers(
         logger.warning("this export needs l3prune installed and SentenceTransformer(path, trust_remote_code=True)")
     with atomic_output(out, overwrite=overwrite, kind="folder") as tmp:
         encoder.write_files(tmp)
-        _write_special_tokens(tmp, plan)
+        _write_special_tokens(tmp, encoder.tokenizer, plan)
         _write_st_config(tmp, plan, formatted, max_length=encoder.settings.max_length, normalize=normalize)
         _write_readme(tmp, plan, formatted)
     return out
@@ -164,23 +169,19 @@ def plan_export(tokenizer, settings: EncoderSettings, prompts: dict[str, str], *
     return formatted, plan
 
 
-def preflight_export(reference: str | os.PathLike, out: str | os.PathLike, *, pooling: str | None,
+def preflight_export(source: ModelSource, out: str | os.PathLike, *, pooling: str | None,
                      prompts: dict[str, str] | None, require_stock: bool, overwrite: bool) -> None:
-    """Check an export of the model that ``reference`` will become, from its tokenizer and settings alone.
+    """Check an export of the model that ``source`` will become, from its tokenizer and settings alone.
 
     ``train --export`` calls this before training, so a clash or a non-stock plan fails in seconds, not
     after the run: training changes neither the tokenizer nor the instruction template.
     """
-    from l3prune.encoder import _read_settings
-    from l3prune.loading import load_config, load_tokenizer, resolve
-
     check_output(out, overwrite=overwrite, kind="folder")
-    source = resolve(reference)
-    settings = _read_settings(source.location) or EncoderSettings()
+    settings = source.settings() or EncoderSettings()
     if pooling is not None:
         settings.pooling = pooling
-    plan_export(load_tokenizer(source), settings.validate(), prompts or {}, require_stock=require_stock,
-                dim=load_config(source).hidden_size)
+    plan_export(source.tokenizer(), settings.validate(), prompts or {}, require_stock=require_stock,
+                dim=source.hidden_size)
 
 
 def _format_prompts(tokenizer, template: str, prompts: dict[str, str]) -> dict[str, str]:
@@ -203,18 +204,20 @@ def _format_prompts(tokenizer, template: str, prompts: dict[str, str]) -> dict[s
     return formatted
 
 
-def _write_special_tokens(folder: Path, plan: PoolingPlan) -> None:
-    """Re-save the tokenizer with a post-processor that adds the plan's special tokens, if it differs.
+def _write_special_tokens(folder: Path, tokenizer, plan: PoolingPlan) -> None:
+    """Re-save the encoder's tokenizer with a post-processor that adds the plan's special tokens, if it differs.
 
     Both loaders read this tokenizer: ST adds the tokens itself, and the native encoder already adds
     the same ones for this pooling (its EOS for ``eos``, its BOS for ``bos``), so neither changes.
     """
+    import copy
+
     from tokenizers.processors import TemplateProcessing
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(folder)
     if special_tokens_around_text(tokenizer) == (plan.prefix, plan.suffix):
         return
+    tokenizer = copy.deepcopy(tokenizer)  # the encoder keeps its own
     ids = plan.prefix + plan.suffix
     names = dict(zip(ids, tokenizer.convert_ids_to_tokens(list(ids))))
 
@@ -278,9 +281,9 @@ def usage_snippet(path: str, plan: PoolingPlan, prompt_name: str | None) -> str:
 
 
 def _write_readme(folder: Path, plan: PoolingPlan, prompts: dict[str, str]) -> None:
-    settings = json.loads((folder / "l3prune.json").read_text(encoding="utf-8"))
+    settings = json.loads((folder / SETTINGS_FILE).read_text(encoding="utf-8"))
     name = "query" if "query" in prompts else next(iter(prompts), None)
-    needs = "" if plan.stock else "\nThis folder uses `l3prune.st_pooling.L3PrunePooling`: `pip install l3prune` first.\n"
+    needs = "" if plan.stock else f"\nThis folder uses `{L3PRUNE_POOLING}`: `pip install l3prune` first.\n"
     lines = [
         f"# {settings.get('base_model') or 'l3prune encoder'}, {len(settings.get('kept_layers') or [])} layers",
         "",

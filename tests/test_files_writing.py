@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from l3prune.errors import L3PruneError
-from l3prune.safe_write import atomic_output, check_output, clean_stale, dumps, temp_sibling, write_json, write_text
+from l3prune.files import atomic_output, check_output, clean_stale, dumps, temp_sibling, write_json, write_text
 
 
 def test_a_file_is_written_whole_or_not_at_all(tmp_path):
@@ -61,7 +61,7 @@ def test_protected_places_are_never_outputs(where, tmp_path, monkeypatch):
 def test_a_killed_writer_leaves_a_temp_that_the_next_run_removes(tmp_path):
     out = tmp_path / "e.npy"
     code = (f"import os, sys; sys.path.insert(0, {str(Path(__file__).parents[1] / 'src')!r})\n"
-            "from l3prune.safe_write import atomic_output\n"
+            "from l3prune.files import atomic_output\n"
             f"with atomic_output({str(out)!r}) as tmp:\n    tmp.write_bytes(b'partial'); os._exit(9)\n")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 9
     leftovers = [p.name for p in tmp_path.iterdir()]
@@ -88,12 +88,12 @@ def test_json_is_strict():
     assert dumps({"x": float("1.5")}) == '{\n  "x": 1.5\n}'
 
 
-def test_only_safe_write_calls_json_dump():
-    """Every JSON l3prune writes goes through ``safe_write.dumps`` (allow_nan=False)."""
+def test_only_strict_json_calls_json_dump():
+    """Every JSON l3prune writes goes through ``l3prune.files.dumps`` (allow_nan=False)."""
     src = Path(__file__).parents[1] / "src" / "l3prune"
     offenders = []
     for file in src.rglob("*.py"):
-        if file.name == "safe_write.py":
+        if file.relative_to(src).as_posix() == "files/strict_json.py":
             continue
         for node in ast.walk(ast.parse(file.read_text())):
             if isinstance(node, ast.Attribute) and node.attr in ("dump", "dumps") and \

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from l3prune.errors import L3PruneError
+from l3prune.files.strict_json import dumps
 
 TEMP_TAG = ".l3prune-tmp-"
 OLD_TAG = ".l3prune-old-"
@@ -214,25 +215,6 @@ def _remove(path: Path) -> None:
         shutil.rmtree(path, ignore_errors=True)
     else:
         path.unlink(missing_ok=True)
-
-
-def dumps(value: Any, *, indent: int | None = 2) -> str:
-    """Strict JSON text (``allow_nan=False``): a NaN or inf is an error, never a bare ``NaN`` in the file."""
-    try:
-        return json.dumps(value, indent=indent, ensure_ascii=False, allow_nan=False, default=_plain)
-    except ValueError as exc:
-        raise L3PruneError(f"refusing to write JSON with a NaN or infinite value ({exc}); check the inputs that "
-                           "produced it") from None
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, (set, frozenset, tuple)):
-        return list(value)
-    if isinstance(value, os.PathLike):
-        return os.fspath(value)
-    if hasattr(value, "item"):  # numpy and torch scalars
-        return value.item()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 def write_json(path: str | os.PathLike, value: Any, *, overwrite: bool = False) -> Path:
