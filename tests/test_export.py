@@ -77,6 +77,17 @@ def test_l3prune_pooling_needs_trust_remote_code(make_encoder, tmp_path):
         SentenceTransformer(str(out), device="cpu")
 
 
+def test_a_folder_exported_before_the_pooling_module_moved_still_loads(make_encoder, tmp_path):
+    """Folders exported before ``L3PrunePooling`` moved to ``l3prune.export.st_pooling`` name its old home."""
+    enc = make_encoder(add_bos=True, pooling="weighted_mean", max_length=40)
+    out = export_sentence_transformers(enc, tmp_path / "st", prompts={"query": INSTRUCTION})
+    modules = json.loads((out / "modules.json").read_text())
+    assert modules[1]["type"] == "l3prune.export.st_pooling.L3PrunePooling"
+    modules[1]["type"] = "l3prune.st_pooling.L3PrunePooling"  # as every export before the move wrote it
+    (out / "modules.json").write_text(json.dumps(modules))
+    _assert_parity(enc, SentenceTransformer(str(out), device="cpu", trust_remote_code=True))
+
+
 def test_chat_template_is_not_applied_to_plain_text(make_encoder, tmp_path):
     enc = make_encoder(pooling="mean")
     enc.tokenizer.chat_template = "{% for m in messages %}<bos>{{ m['content'] }}<eos>{% endfor %}"
