@@ -1,8 +1,8 @@
 """Two small parts of a bf16 training step, timed alone: the attention kernel's choice, and tokenizing a batch.
 
 Run (2 threads, on a machine with nothing else running):
-    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/train_step_parts.py
-Writes benchmarks/results/train_step_parts.{json,md}.
+    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/investigations/train_step_parts.py
+Writes benchmarks/investigations/results/train_step_parts.{json,md}.
 
 - **Attention kernel.** ``Trainer._precision`` picks torch's math SDPA kernel for bf16 CPU batches up to
   ``MATH_ATTENTION_MAX_LENGTH`` tokens wide and leaves the flash kernel above that. This times both kernels
@@ -11,12 +11,15 @@ Writes benchmarks/results/train_step_parts.{json,md}.
 - **Tokenizing.** ``Trainer.embed_triplets`` tokenizes a step's 16 queries, positives and negatives (with
   their instructions) in one call; this times that call over the shipped triplets' first batches.
 Medians over ``--repeats``. The step these parts belong to takes seconds (``train_step_ablation.md``).
+
+A one-off investigation: its committed results come from commit 21cea5c, and it has not been rerun since.
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -24,6 +27,7 @@ import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.nn.functional import scaled_dot_product_attention
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the helpers (_machine, ...) are in benchmarks/
 from _machine import machine, with_machine
 
 from l3prune.data import load_triplets

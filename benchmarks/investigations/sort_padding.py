@@ -1,7 +1,7 @@
 """How much padding each loader's batching adds: native sorts by token count, sentence-transformers by characters.
 
-Run:  .venv/bin/python benchmarks/sort_padding.py [--model smollm2-135m] [--texts 256] [--batch-size 32]
-Writes benchmarks/results/sort_padding.{json,md}.
+Run:  .venv/bin/python benchmarks/investigations/sort_padding.py [--model smollm2-135m] [--texts 256] [--batch-size 32]
+Writes benchmarks/investigations/results/sort_padding.{json,md}.
 
 Both loaders sort a call's texts longest first and pad each batch to its longest text, so the padding a call
 computes on depends only on the sort key. The native ``LLMEncoder.encode`` sorts by token count; stock
@@ -9,17 +9,21 @@ sentence-transformers 6 sorts by character count (``_input_length``). This scrip
 ones ``vs_sentence_transformers.py`` times) exactly as each loader does, tokenizes every batch with that
 loader's own tokenizer call, and counts the positions each padded batch holds against the real tokens. No
 forward pass runs: this is the part of the speed gap that comes from batching alone.
+
+A one-off investigation: its committed results come from commit 21cea5c, and it has not been rerun since.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the helpers (_machine, ...) are in benchmarks/
 from _texts import mixed_texts
 from _machine import machine, with_machine
 from _st import offline_sentence_transformer

@@ -1,13 +1,15 @@
 """How much does merging trained LoRA adapters into bf16 weights change the embeddings? Measured on real ones.
 
-Run (after benchmarks/bf16_training_check.py, whose bf16 run's final checkpoint holds trained adapters):
-    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/merge_error.py
+Run (after benchmarks/investigations/bf16_training_check.py, whose bf16 run's final checkpoint holds trained adapters):
+    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/investigations/merge_error.py
 
 SmolLM2-135M at the check's 15 layers in bf16, its 200-step LoRA adapters (fp32) loaded from the checkpoint.
 The reference is the unmerged model (adapters applied on the fly, in fp32). Compared with it, on 256
 STS-B test sentences: l3prune's merge (weight + delta in fp32, then one rounding to bf16), a naive merge
 (delta rounded to bf16 first, then added in bf16), and the merge kept in fp32 (no rounding: what an fp32
-export of the same adapters would hold). Writes benchmarks/results/merge_error.{json,md}.
+export of the same adapters would hold). Writes benchmarks/investigations/results/merge_error.{json,md}.
+
+A one-off investigation: its committed results come from commit 4a81b9b, and it has not been rerun since.
 """
 
 from __future__ import annotations
@@ -15,12 +17,14 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 from peft.tuners.lora import LoraLayer
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the helpers (_machine, ...) are in benchmarks/
 from _cosine import row_cosines
 
 from l3prune.encoder import LLMEncoder
@@ -74,7 +78,7 @@ def main() -> None:
     ours = merge_trained(copy.deepcopy(bf16)).encode(texts, batch_size=32)
     naive = naive_merge(copy.deepcopy(bf16)).encode(texts, batch_size=32)
     kept = merge_trained(adapted("fp32")).encode(texts, batch_size=32)  # merged and kept in fp32
-    result = {"checkpoint": str(path.relative_to(Path(__file__).parent.parent)), "step": step,
+    result = {"checkpoint": str(path.relative_to(Path(__file__).parents[2])), "step": step,
               "layers": args.layers, "texts": len(texts),
               "l3prune_merge_vs_unmerged": cosines(ours, reference),
               "naive_bf16_merge_vs_unmerged": cosines(naive, reference),
@@ -83,7 +87,7 @@ def main() -> None:
     lines = ["# Merge error on real adapters", "",
              f"SmolLM2-135M at {args.layers} layers, bf16 base, the 200-step LoRA adapters of the bf16 training check "
              f"(step {step}), {len(texts)} STS-B test sentences. Cosine to the unmerged model "
-             "(benchmarks/merge_error.py):", "",
+             "(benchmarks/investigations/merge_error.py):", "",
              "| merged weights | mean cosine | worst cosine |", "|---|---:|---:|"]
     for label, key in (("l3prune: weight + delta in fp32, one rounding to bf16", "l3prune_merge_vs_unmerged"),
                        ("naive: delta rounded to bf16, added in bf16", "naive_bf16_merge_vs_unmerged"),

@@ -1,25 +1,29 @@
 """Where a training step's memory goes: every tensor autograd saves for the backward pass, by kind.
 
 Run (real SmolLM2-135M, shipped triplets, batch 16 at max length 64):
-    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/train_step_memory.py --dtype bf16 --label after
+    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/investigations/train_step_memory.py --dtype bf16 --label after
 
 One process, ``l3prune train``'s own step. ``torch.autograd.graph.saved_tensors_hooks`` sees each tensor
 saved during the forward pass (the activations the backward pass needs), and the table groups them by
 dtype and by their last dimension (576 = hidden size, 1536 = MLP width, 64 = attention scores at max
 length 64, ...). Peak resident memory (``ru_maxrss``) is reported for the whole process, with the model's
-own weights beside it. Writes benchmarks/results/train_step_memory_<label>.{json,md}.
+own weights beside it. Writes benchmarks/investigations/results/train_step_memory_<label>.{json,md}.
+
+A one-off investigation: its committed results come from commit 4c4202f, and it has not been rerun since.
 """
 
 from __future__ import annotations
 
 import argparse
 import resource
+import sys
 import time
 from collections import Counter
 from pathlib import Path
 
 import torch
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the helpers (_machine, ...) are in benchmarks/
 from _machine import machine, with_machine
 
 from l3prune.data import load_triplets
@@ -82,7 +86,7 @@ def main() -> None:
     lines = [f"# Training step memory: {args.label}", "",
              f"{args.model} at {args.layers} layers, {args.dtype}, batch {args.batch_size} triplets, max length "
              f"{args.max_length}, {payload['threads']} threads, torch {torch.__version__} "
-             "(benchmarks/train_step_memory.py).", "",
+             "(benchmarks/investigations/train_step_memory.py).", "",
              f"- Peak resident memory of the process: **{rss / gib:.2f} GiB** (after loading: {rss_loaded / gib:.2f} GiB; "
              f"the weights themselves: {weights / gib:.2f} GiB).",
              f"- Saved for the backward pass in the largest of {args.steps} steps (step {step}): "

@@ -1,24 +1,33 @@
 """Where a training step's time goes: torch.profiler's top operators for one dtype and depth.
 
 Run (2 threads, the real SmolLM2-135M, batch 16 triplets of the shipped data at max length 64):
-    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/profile_train_step.py --dtype fp32 --label before_fp32
-    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/profile_train_step.py --dtype bf16 --label before_bf16
+    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/investigations/profile_train_step.py --dtype fp32 --label before_fp32
+    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/investigations/profile_train_step.py --dtype bf16 --label before_bf16
 
-Writes benchmarks/results/profile_train_step_<label>.md: seconds per step (median of --steps after
+Writes benchmarks/investigations/results/profile_train_step_<label>.md: seconds per step (median of --steps after
 --warmup steps, outside the profiler) and the profiler's top operators by self CPU time over
 --profile-steps further steps. The steps are exactly ``l3prune train``'s (``Trainer.train_step``).
+
+A one-off investigation: its committed results come from commits ad3156e (profile_train_step_after_bf16.json,
+profile_train_step_after_bf16.md); 6bfb2aa (profile_train_step_before_bf16.json); 8d2627e
+(profile_train_step_before_bf16.md); fa5e682 (profile_train_step_before_quiet_bf16.json,
+profile_train_step_before_quiet_bf16.md, profile_train_step_before_quiet_fp32.json,
+profile_train_step_before_quiet_fp32.md); 4c4202f (profile_train_step_wip_bf16.json,
+profile_train_step_wip_bf16.md); not rerun since.
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
 from pathlib import Path
 
 import torch
 from torch.profiler import ProfilerActivity, profile
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the helpers (_machine, ...) are in benchmarks/
 from _machine import machine, with_machine
 
 from l3prune.data import load_triplets

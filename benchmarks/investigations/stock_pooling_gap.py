@@ -1,8 +1,8 @@
 """What a stock sentence-transformers export of the paper's pooling would cost, had we shipped one.
 
-Run:  OMP_NUM_THREADS=2 .venv/bin/python benchmarks/stock_pooling_gap.py [--model smollm2-135m] [--layers 30 28 7]
+Run:  OMP_NUM_THREADS=2 .venv/bin/python benchmarks/investigations/stock_pooling_gap.py [--model smollm2-135m] [--layers 30 28 7]
           [--trained FOLDER ...]
-Writes benchmarks/results/stock_pooling_gap.{json,md}.
+Writes benchmarks/investigations/results/stock_pooling_gap.{json,md}.
 
 With an instruction, the paper's ``weighted_mean`` gives a text's tokens the weights 1..n. Stock ST 6
 ``Pooling("weightedmean", include_prompt=False)`` counts from the first token of prompt + text, so the same
@@ -12,6 +12,8 @@ as saved) and reports the cosine between the two embeddings of each text: the er
 ``l3prune export`` writes its own pooling module for it instead. It then exports the
 ``weighted_mean_from_instruction`` encoder at the first depth and loads it in stock sentence-transformers
 (no ``trust_remote_code``), to show that this pooling is exactly what stock computes.
+
+A one-off investigation: its committed results come from commit 76a6198, and it has not been rerun since.
 """
 
 from __future__ import annotations
@@ -19,11 +21,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the helpers (_machine, ...) are in benchmarks/
 from _cosine import row_cosines
 from _texts import mixed_texts, sts_sentences
 from _machine import machine, with_machine

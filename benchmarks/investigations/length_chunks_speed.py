@@ -1,23 +1,27 @@
 """Seconds per training step with the batch in length-sorted chunks against one padded pass, side by side.
 
 Run (2 threads, the paper's working point: batch 16 shipped triplets at max length 128, the auto dtype):
-    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/length_chunks_speed.py --model smollm2-135m --layers 30
+    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/investigations/length_chunks_speed.py --model smollm2-135m --layers 30
 
 Both variants run ``Trainer.train_step`` on their own copy of the model in one process, interleaved (each takes
 step k, on the same batch, before either takes k + 1), so drifts of this shared machine hit both alike. The
 "one padded pass" variant patches the previous ``embed_triplets`` back in. Also counts the tokens each variant
-pushes through the model. Writes benchmarks/results/length_chunks_speed_<model>.{json,md}.
+pushes through the model. Writes benchmarks/investigations/results/length_chunks_speed_<model>.{json,md}.
+
+A one-off investigation: its committed results come from commit 282328d, and it has not been rerun since.
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import types
 from pathlib import Path
 
 import torch
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the helpers (_machine, ...) are in benchmarks/
 from _interleaved import interleaved_step_seconds
 from _machine import machine, with_machine
 
@@ -84,7 +88,7 @@ def main() -> None:
              f"Batch {args.batch_size} shipped triplets, max length {args.max_length}, {payload['dtype']}, "
              f"{payload['threads']} threads, LoRA r16 on all projections, {TRAIN_CHUNKS} chunks; median of {args.steps} "
              f"steps after {args.warmup} warm-up steps, both variants interleaved in one process on the same batches "
-             "(benchmarks/length_chunks_speed.py).", "",
+             "(benchmarks/investigations/length_chunks_speed.py).", "",
              "| variant | s/step | tokens through the model | steps (s) |", "|---|---:|---:|---|"]
     for v, s, m, n in zip(variants, seconds, medians, (chunked, padded)):
         lines.append(f"| {v} | {m:.2f} | {n} ({100 * n / padded:.0f}%) | {s} |")

@@ -1,12 +1,15 @@
 """Does training help? STS-B dev Spearman (cosine, x100) of trained encoders against their untrained pruned start.
 
-    .venv/bin/python benchmarks/stsb_dev_check.py \
+    .venv/bin/python benchmarks/investigations/stsb_dev_check.py \
         --pair "21 layers=/work/runs/smollm2-21-trained" --pair "large=/work/runs/smollm2-large-trained"
 
 For each ``LABEL=FOLDER`` the untrained baseline is the same base model pruned to the same original
 layers (read from the trained folder's ``l3prune.json``), so only the training differs. Uses
 ``l3prune.evaluation.STSTask`` (MTEB protocol: the STS instruction on both sides). STS-B dev is our
-tuning split; never train on it. Writes ``benchmarks/results/train_stsb_dev.{json,md}``.
+tuning split; never train on it. Writes ``benchmarks/investigations/results/train_stsb_dev.{json,md}``.
+
+A one-off investigation: its committed results come from commits c11b966 (train_stsb_dev.json); da567c8
+(train_stsb_dev.md); not rerun since.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """What each training-step change buys: seconds per step with each one switched off, side by side.
 
 Run (2 threads, real SmolLM2-135M, shipped triplets, batch 16 at max length 64):
-    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/train_step_ablation.py --layers 30
+    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/investigations/train_step_ablation.py --layers 30
 
 Every variant runs ``l3prune train``'s own step (``Trainer.train_step``) on its own copy of the model, all
 in this one process and interleaved (every variant takes step k, on the same batch, before any takes
@@ -12,7 +12,9 @@ steps after ``--warmup`` is reported. The changes, each switched off by patching
   adapter input to fp32;
 - ``math attention``: the math SDPA kernel instead of the CPU flash kernel for bf16 training;
 - ``one forward``: queries, positives and negatives in one forward instead of three.
-Writes benchmarks/results/train_step_ablation.{json,md}.
+Writes benchmarks/investigations/results/train_step_ablation.{json,md}.
+
+A one-off investigation: its committed results come from commit ad3156e, and it has not been rerun since.
 """
 
 from __future__ import annotations
@@ -20,12 +22,14 @@ from __future__ import annotations
 import argparse
 import contextlib
 import statistics
+import sys
 import types
 from pathlib import Path
 
 import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the helpers (_machine, ...) are in benchmarks/
 from _interleaved import interleaved_step_seconds
 from _machine import machine, with_machine
 
@@ -115,7 +119,7 @@ def main() -> None:
              f"Batch {args.batch_size} triplets, max length {args.max_length}, {payload['threads']} threads, "
              f"LoRA r16 on all projections; median of {args.steps} steps after {args.warmup} warm-up steps. Each group "
              "runs its variants interleaved in one process on the same batches; 'all changes' is in every group, and "
-             "'x all' compares with it in the same group (benchmarks/train_step_ablation.py).", "",
+             "'x all' compares with it in the same group (benchmarks/investigations/train_step_ablation.py).", "",
              "| group | dtype | variant | s/step | x all changes (same group) | vs fp32 before | steps (s) |",
              "|---|---|---|---:|---:|---:|---|"]
     for r in rows:

@@ -1,13 +1,15 @@
 """Is bf16 training correct, not just fast? The same run in fp32 and in the auto dtype, compared.
 
 Run (in the background; each run is resumable and each finished part is kept):
-    OMP_NUM_THREADS=2 nohup .venv/bin/python benchmarks/bf16_training_check.py > bf16_check.log 2>&1 &
+    OMP_NUM_THREADS=2 nohup .venv/bin/python benchmarks/investigations/bf16_training_check.py > bf16_check.log 2>&1 &
 
 Both runs: SmolLM2-135M at its first ``--layers`` layers, the shipped triplets, ``--steps`` steps of
 ``--batch-size`` at max length ``--max-length``, LoRA r16/alpha 32/dropout 0.05, lr 2e-4, the same seed, so
 the same batches in the same order. Then the quick suite (``l3prune eval --quick``) on each trained
-encoder, each loaded in the dtype it was trained in. Writes benchmarks/results/bf16_training_check.{json,md}
+encoder, each loaded in the dtype it was trained in. Writes benchmarks/investigations/results/bf16_training_check.{json,md}
 and bf16_training_loss.png (both loss curves on one plot, with a moving average).
+
+A one-off investigation: its committed results come from commit c8e3d8a, and it has not been rerun since.
 """
 
 from __future__ import annotations
@@ -121,7 +123,7 @@ def main() -> None:
              f"{args.steps} steps x {args.batch_size} shipped triplets, max length {args.max_length}, LoRA r16/alpha "
              f"32/dropout 0.05, lr 2e-4, {args.warmup} warm-up steps then linear decay, seed {args.seed} (same batches). "
              "Quick suite (`l3prune eval --quick`) at max length 128, each model in its training dtype "
-             "(benchmarks/bf16_training_check.py).", "",
+             "(benchmarks/investigations/bf16_training_check.py).", "",
              "| run | s/step (median) | final loss | quick-suite average |", "|---|---:|---:|---:|"]
     for name, r in runs.items():
         lines.append(f"| {name} ({r['resolved']}) | {r['seconds_per_step']:.2f} | {r['final_loss']:.4f} | "
