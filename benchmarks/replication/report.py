@@ -1,257 +1,219 @@
-"""The paper's claims against our measurements: one table across both models, from replicate.py's results.
+"""The replication's reports: each model's results table, and the paper's claims against both models.
 
-Run (any time; rows not run yet show as pending):
-    .venv/bin/python benchmarks/replication_report.py
+Run (any time, from the committed results; rows not run yet show as pending; nothing is trained or loaded):
+    .venv/bin/python benchmarks/replication/report.py
 Reads benchmarks/results/replicate_<model>_s1000.json (the paper budget) for SmolLM2-135M and Gemma-3-270M,
 and replicate_smollm2-135m.json (the 40-step study). Writes benchmarks/results/replication_paper_vs_ours.{md,json},
-the same report into the README's Replication section, and the pooling sentence into the README's export section
-and docs/export.md, each between its two markers.
+the same report into docs/replication.md, and the pooling sentence into docs/export.md, each between its two
+markers (a page without them is left as it is). The verdicts' rules are in ``claims.py``.
 
-Every verdict follows a rule stated in the table's notes, computed from the numbers, never typed in:
-- a loss is "negligible" when it is at most 1 point of the quick-suite average (our threshold; the paper
-  gives none), and "modest" when it is at most 5.1 points (the paper's own loss for ``small``);
-- a difference is "inside seed noise" when it is smaller than twice the seed standard deviation
-  (the largest of full, large and small over seeds 42/7/1234 on that model); with one seed it is unknown;
-- a claim that one choice beats another is "undecided" while its margin is inside seed noise.
+Each model's own results (``replicate_<model><suffix>.*``, ``model_report``) are written by ``run.py`` after
+every row, and again from the cache by ``run.py --report-only``.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
-import os
-from dataclasses import asdict, dataclass
+import logging
+import statistics
+import sys
+from dataclasses import asdict
 from pathlib import Path
 
-from l3prune.export import plan_pooling
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: the helpers and this study's package
+from _machine import machine_line
+
+from l3prune.evaluation import write_results
+from l3prune.evaluation.quick import QUICK_SIZES
 from l3prune.safe_write import write_json, write_text
 
-# As in replicate.py: REPLICATE_ROOT names the checkout's benchmarks/ folder when a frozen copy runs this.
-RESULTS = Path(os.environ.get("REPLICATE_ROOT", Path(__file__).parent)) / "results"
-MODELS = {"smollm2-135m": "SmolLM2-135M", "gemma3-270m": "Gemma-3-270M"}
-NEGLIGIBLE = 1.0  # points: our threshold for "negligible loss"
-MODEST = 5.1  # points: the paper's loss for its small configuration
-CRITERIA = ("block_influence", "angular", "perplexity", "taylor")
-CLASSIFICATION = "Banking77Classification"
-CLUSTERING = "Banking77Clustering"  # reported beside classification (the issue asks for both); the verdict is on classification
-PAPER_POOLING = "weighted_mean"
-STOCK_POOLINGS = ("weighted_mean_from_instruction", "mean", "last_token")  # tier 2: what a stock-loadable export costs
-POOLING_DEPTHS = {"l3prune-small": "small", "l3prune-large": "large"}
+from replication import RESULTS
+from replication.claims import (MODELS, MODEST, NEGLIGIBLE, PAPER_POOLING, POOLING_DEPTHS, STOCK_POOLINGS,
+                                Claim, avg_text, claims, noise_word, pooling_cost, pooling_deltas, rows_of,
+                                seed_noise, stock_with_instruction)
+from replication.figures import keep_loss_curves, loss_plot, pareto_plot
+from replication.rows import FULL_SUITE_ROWS, SEEDS
+
+SUBSAMPLE = QUICK_SIZES  # the library's quick suite: the same seeded subsample for every configuration
+log = logging.getLogger("replicate")
 
 
-@dataclass
-class Cell:
-    """One model's figure for one claim, and whether the claim held there."""
+# ---------------------------------------------------------------------------- each model's results
 
-    figure: str
-    verdict: str  # held | did not hold | undecided (a win inside seed noise) | not comparable | pending | not run
-    why: str = ""
-
-
-@dataclass
-class Claim:
-    name: str
-    paper: str
-    cells: dict[str, Cell]
+TASK_ORDER = ["STSBenchmark", "SICK-R", "STS13", "STS15", "STS16", "msmarco_5k", "Banking77Classification",
+              "Banking77Clustering", "MRPC", "WikiQA"]
+SHORT = {"STSBenchmark": "STS-B", "msmarco_5k": "MSM", "Banking77Classification": "B77-cls",
+         "Banking77Clustering": "B77-clu"}
 
 
-# ---------------------------------------------------------------------------- reading
+# Settings a row changes besides its layers (``Config.extra``): such a row is a variant of the row with the same
+# layers, not a point of the quality-versus-depth curve.
+VARIANT_KEYS = ("pooling", "finetune")
+
+
+def summarise(results: list[dict], speed: dict | None, full_params: int) -> list[dict]:
+    """One row per configuration (seeds averaged, their spread kept)."""
+    groups: dict[str, list[dict]] = {}
+    for r in results:
+        groups.setdefault(r["info"]["config"], []).append(r)
+    full = groups.get("full", [])
+    full_avg = statistics.mean(r["average_main_score"] for r in full) if full else None
+    full_key = str(max(int(x) for x in speed["texts_per_s"] if x != "minilm")) if speed else None
+    rows = []
+    for name, rs in groups.items():
+        info = rs[0]["info"]
+        avgs = [r["average_main_score"] for r in rs]
+        k = info["num_layers"]
+        speed_key = "minilm" if info["family"] == "minilm" else str(k)
+        tps = speed["texts_per_s"].get(speed_key) if speed else None
+        rows.append({
+            "config": name, "family": info["family"], "trained": info["trained"], "layers": k,
+            "kept_layers": info.get("kept_layers"), "variant": {key: info[key] for key in VARIANT_KEYS if key in info},
+            "parameters": info["parameters"],
+            "params_pct": 100 * info["parameters"] / full_params, "saved_mb": info["saved_bytes"] / 2**20,
+            "seeds": [r["info"]["seed"] for r in rs] if info["trained"] else [],
+            "scores": {t: statistics.mean(r["tasks"][t]["main_score"] for r in rs) for t in TASK_ORDER},
+            "average": statistics.mean(avgs), "average_per_seed": avgs,
+            "seed_std": statistics.stdev(avgs) if len(avgs) > 1 else None,
+            "delta_vs_full": None if full_avg is None else statistics.mean(avgs) - full_avg,
+            "texts_per_s": tps,
+            "speedup": tps / speed["texts_per_s"][full_key] if tps else None,
+        })
+    return rows
+
+
+def model_markdown(rows: list[dict], meta: dict) -> str:
+    head = ["config", "layers", "params %", "MB"] + [SHORT.get(t, t) for t in TASK_ORDER] + [
+        "avg", "± seeds", "Δ vs full", "sent/s", "speed-up"]
+    lines = [f"# Replication on {meta['model']}: pruning criteria at one training budget", "",
+             meta["budget_text"], "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        seeds = f"{r['seed_std']:.2f} (n={len(r['seeds'])})" if r["seed_std"] is not None else ""
+        delta = f"{r['delta_vs_full']:+.2f}" if r["delta_vs_full"] is not None else ""
+        tps = f"{r['texts_per_s']:.1f}" if r["texts_per_s"] else ""
+        sp = f"{r['speedup']:.2f}x" if r["speedup"] else ""
+        cells = [r["config"], str(r["layers"]), f"{r['params_pct']:.0f}", f"{r['saved_mb']:.0f}"]
+        cells += [f"{r['scores'][t]:.1f}" for t in TASK_ORDER] + [f"**{r['average']:.2f}**", seeds, delta, tps, sp]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "Kept layers (0-based) of the pruned configurations:", ""]
+    for r in rows:
+        if r["kept_layers"] is not None and r["layers"] < meta["layers"]:
+            lines.append(f"- {r['config']}: {compact(r['kept_layers'])}")
+    lines += full_suite_markdown(meta.get("full_suite", []))
+    return "\n".join(lines) + "\n"
+
+
+def throughput_text(speed: dict | None, args) -> str:
+    """How the speed column was measured, with the machine where the measurement recorded it."""
+    if not speed:
+        return "Throughput: not measured yet."
+    text = (f"Throughput: {speed['texts']} mixed texts, batch {args.eval_batch_size}, median of {args.speed_repeats}, "
+            f"one process, {speed['threads']} threads, dtype {speed.get('dtype', 'fp32')}.")
+    if "machine" in speed:  # measured before 2026-12-02: not recorded
+        text += " " + machine_line(speed["machine"], label="Throughput machine")
+    return text
+
+
+def full_suite_rows(cache: Path) -> list[dict]:
+    """The full-suite results of this budget (trained full/large/small, seed 42 unless its model was lost), in
+    FULL_SUITE_ROWS order, then by seed."""
+    found = [json.loads(p.read_text()) for p in sorted((cache / "full-suite").glob("*.json"))]
+    return sorted(found, key=lambda r: (FULL_SUITE_ROWS.index(r["info"]["config"]), SEEDS.index(r["info"]["seed"])))
+
+
+def full_suite_markdown(full_suite: list[dict]) -> list[str]:
+    """The full-suite table, with all-MiniLM-L6-v2 and the untrained model from eval_baselines_full.json."""
+    if not full_suite:
+        return []
+    head = ["config", "layers"] + [SHORT.get(t, t) for t in TASK_ORDER] + ["avg", "minutes"]
+    lines = ["", "## The full suite (every text of the ten tasks; seed 42 unless marked)", "",
+             f"Max length {full_suite[0]['info']['eval_max_length']}, dtype {full_suite[0]['info']['eval_dtype']}. "
+             "all-MiniLM-L6-v2 and the untrained model: `eval_baselines_full.md` (fp32).", "",
+             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    rows = [(r["info"]["config"] + ("" if r["info"]["seed"] == SEEDS[0] else f" (seed {r['info']['seed']})"),
+             str(r["info"]["num_layers"]), r, f"{r['config_seconds'] / 60:.0f}") for r in full_suite]
+    baselines = RESULTS / "eval_baselines_full.json"
+    if baselines.is_file():
+        rows += [(name, "", r, "") for name, r in json.loads(baselines.read_text())["rows"].items()]
+    for name, layers, r, minutes in rows:
+        cells = [name, layers] + [f"{r['tasks'][t]['main_score']:.1f}" if t in r["tasks"] else "" for t in TASK_ORDER]
+        lines.append("| " + " | ".join(cells + [f"**{r['average_main_score']:.2f}**", minutes]) + " |")
+    return lines
+
+
+def compact(layers: list[int]) -> str:
+    runs, out = [], []
+    for x in layers:
+        if runs and x == runs[-1][1] + 1:
+            runs[-1][1] = x
+        else:
+            runs.append([x, x])
+    for a, b in runs:
+        out.append(f"{a}-{b}" if a != b else str(a))
+    return ", ".join(out)
+
+
+def result_stem(model: str, args) -> str:
+    """``replicate_<model>`` for the first (40-step) study, ``replicate_<model>_s<steps>`` for the others."""
+    return f"replicate_{model}" if args.budget == "40" else f"replicate_{model}_s{args.steps}"
+
+
+def model_report(model: str, results: list[dict], speed: dict | None, sel: dict, args, cache: Path) -> list[Path]:
+    """One model's results at one budget: ``replicate_<model><suffix>.{json,md}``, the Pareto plot and (paper budget)
+    the kept loss curves and their plot; empty before the trained full model, every row's reference, has landed."""
+    full_params = next((r["info"]["parameters"] for r in results if r["info"]["family"] == "full"), None)
+    if full_params is None:
+        log.info("no full-model result yet; no report")
+        return []
+    rows = summarise(results, speed, full_params)
+    schedule = "then linear decay" if args.schedule == "linear" else "then a constant rate"
+    trunc = args.truncation
+    budget = (f"Training (every trained row): {args.steps} steps x batch {args.batch_size} shipped triplets "
+              f"(= {args.steps * args.batch_size} triplets), max length {args.train_max_length} "
+              f"({trunc['truncated']} of {trunc['texts']} training texts, {100 * trunc['fraction']:.2f}%, are longer and "
+              f"truncated), LoRA r16/alpha 32/dropout 0.05 on all projections, lr 2e-4 with {args.warmup} warm-up steps "
+              f"{schedule}, dtype {args.dtype} on the CPU, seeds {list(SEEDS)} where listed"
+              + ("; each row's exact command is in the JSON (info.command). "
+                 if any("command" in r["info"] for r in results) else ". ")
+              + f"Evaluation: the quick suite (`l3prune eval --quick`: the default suite's ten tasks on seeded subsamples, {SUBSAMPLE}), "
+              f"max length {args.eval_max_length}, batch {args.eval_batch_size}, dtype {args.dtype}; main score x100 per task (STS Spearman, "
+              f"msmarco nDCG@10 over the subsampled corpus, Banking77 accuracy and V-measure, MRPC max AP, WikiQA MAP). "
+              f"L3Prune small/large from the scan in {sel.get('scan_file', f'scan_{model}.json')} ({sel['scan_settings']}). "
+              f"Field criteria: 64 calibration texts. {throughput_text(speed, args)} "
+              "Δ vs full: against the mean of the trained full model's seeds.")
+    full_suite = full_suite_rows(cache)
+    meta = {"model": model, "layers": sel["layers"], "budget_text": budget, "full_suite": full_suite}
+    payload = {"model": model, "budget": {"name": args.budget, "steps": args.steps, "batch_size": args.batch_size,
+                                          "train_max_length": args.train_max_length, "warmup_steps": args.warmup,
+                                          "schedule": args.schedule, "dtype": args.dtype,
+                                          "eval_max_length": args.eval_max_length, "subsample": SUBSAMPLE,
+                                          "seeds": list(SEEDS), "truncation": trunc},
+               "selections": sel, "throughput": speed, "rows": rows, "runs": results, "full_suite": full_suite,
+               "description": budget}
+    stem = RESULTS / result_stem(model, args)
+    write_results(payload, stem.with_suffix(".json"), overwrite=True)  # temp file, then rename
+    md = stem.with_name(stem.name + ".md")
+    write_text(md, model_markdown(rows, meta), overwrite=True)
+    png = stem.with_name(stem.name + "_pareto.png")
+    pareto_plot(rows, png, f"{model}: average score vs size and speed ({args.steps} steps)")
+    written = [stem.with_suffix(".json"), md, png]
+    if args.budget != "40":
+        kept = stem.with_name(stem.name + "_loss_curves.json")
+        curves = keep_loss_curves(results, cache, kept, seed=SEEDS[0])
+        loss = stem.with_name(stem.name + "_loss.png")
+        loss_plot(results, curves, loss, f"{model}: training loss, {args.steps} steps x {args.batch_size}, seed {SEEDS[0]}",
+                  seed=SEEDS[0])
+        written += [kept, loss]
+    log.info("wrote %s", md)
+    return written
+
+
+# ---------------------------------------------------------------------------- the paper's claims, both models
 
 def load(model: str, stem: str = "_s1000") -> dict | None:
     path = RESULTS / f"replicate_{model}{stem}.json"
     return json.loads(path.read_text()) if path.is_file() else None
-
-
-def rows_of(payload: dict | None) -> dict[str, dict]:
-    """Trained and untrained rows by configuration name (seeds already averaged by replicate.py)."""
-    return {r["config"]: r for r in payload["rows"]} if payload else {}
-
-
-def seed_noise(rows: dict[str, dict]) -> float | None:
-    """Twice the largest seed standard deviation among full, large and small; None with one seed."""
-    stds = [rows[n]["seed_std"] for n in ("full", "l3prune-large", "l3prune-small")
-            if n in rows and rows[n].get("seed_std") is not None]
-    return 2 * max(stds) if stds else None
-
-
-def inside_noise(delta: float, noise: float | None) -> bool:
-    """Whether a difference is within seed noise; never, while the noise is not measured."""
-    return noise is not None and abs(delta) < noise
-
-
-def noise_word(delta: float, noise: float | None) -> str:
-    """Inside or outside seed noise, in words (the by-row table's column)."""
-    if noise is None:
-        return "seed noise not measured yet"
-    return "inside seed noise" if inside_noise(delta, noise) else "outside seed noise"
-
-
-def noise_note(delta: float, noise: float | None) -> str:
-    """``noise_word`` with the band it was judged by (the claims' reasons)."""
-    return noise_word(delta, noise) + ("" if noise is None else f" (±{noise:.2f})")
-
-
-def delta(rows: dict, name: str, against: str = "full") -> float:
-    return rows[name]["average"] - rows[against]["average"]
-
-
-def avg_text(row: dict) -> str:
-    spread = f" ± {row['seed_std']:.2f}" if row.get("seed_std") is not None else ""
-    return f"{row['average']:.2f}{spread}"
-
-
-# ---------------------------------------------------------------------------- claims
-
-def pending(*names: str) -> Cell:
-    return Cell("", "pending", "not run yet: " + ", ".join(names))
-
-
-def loss_claim(rows: dict, name: str, limit: float, word: str, noise: float | None) -> Cell:
-    """A pruned row against the trained full model: held when it loses at most ``limit`` points."""
-    if name not in rows or "full" not in rows:
-        return pending(*(n for n in (name, "full") if n not in rows))
-    d = delta(rows, name)
-    removed = 100 - rows[name]["params_pct"]
-    figure = (f"{rows[name]['layers']} layers, {removed:.0f}% of parameters removed: "
-              f"{avg_text(rows[name])} vs full {avg_text(rows['full'])}, **{d:+.2f}**")
-    verdict = "held" if d >= -limit else "did not hold"
-    return Cell(figure, verdict, f"held means {word}; {noise_note(d, noise)}")
-
-
-def size_claim(rows: dict, name: str, paper_removed: float, paper_points: float, noise: float | None,
-               embedding_share: float | None) -> Cell:
-    """The paper's large/small: parameters removed and points lost. Held when we lose no more than it did."""
-    limit = max(-paper_points, NEGLIGIBLE)
-    cell = loss_claim(rows, name, limit, f"as the paper's {paper_points:+.1f} (a loss of at most {limit})", noise)
-    if cell.verdict == "pending":
-        return cell
-    removed = 100 - rows[name]["params_pct"]
-    if abs(removed - paper_removed) > 15:
-        share = f"; the never-pruned embeddings are {embedding_share:.0f}% of this model" if embedding_share else ""
-        cell.why += (f". The parameters removed ({removed:.0f}%) are not comparable with the paper's "
-                     f"{paper_removed:.0f}%{share}")
-    return cell
-
-
-def criteria_claim(rows: dict, noise: float | None) -> Cell:
-    """First-n layers (L3Prune's family) against every field criterion at 50% depth."""
-    names = [f"{c}-50%" for c in CRITERIA]
-    if "last-drop50" not in rows or not all(n in rows for n in names):
-        cell = pending(*(n for n in ["last-drop50", *names] if n not in rows))
-        done = [n for n in names if n in rows]
-        if "last-drop50" in rows and done:  # the criteria finished so far, each against the first layers
-            ours = rows["last-drop50"]["average"]
-            cell.figure = (f"so far: first {rows['last-drop50']['layers']} layers {ours:.2f}; " +
-                           ", ".join(f"{n.removesuffix('-50%')} {rows[n]['average']:.2f} "
-                                     f"(first layers {ours - rows[n]['average']:+.2f})" for n in done))
-        return cell
-    ours = rows["last-drop50"]["average"]
-    best = max(names, key=lambda n: rows[n]["average"])
-    d = ours - rows[best]["average"]
-    figure = (f"first {rows['last-drop50']['layers']} layers {ours:.2f}; best criterion {best} "
-              f"{rows[best]['average']:.2f} (**{d:+.2f}**); " +
-              ", ".join(f"{n.removesuffix('-50%')} {rows[n]['average']:.2f}" for n in names))
-    if d <= 0:
-        return Cell(figure, "did not hold", f"the first layers lose to {best}; {noise_note(d, noise)}")
-    if inside_noise(d, noise):  # "beats" means a real win: one inside the noise could be a seed's luck
-        beyond = [n.removesuffix("-50%") for n in names if not inside_noise(ours - rows[n]["average"], noise)]
-        return Cell(figure, "undecided", f"the first layers beat every criterion, but {best.removesuffix('-50%')} only "
-                    f"by {d:+.2f}, {noise_note(d, noise)}; beyond it against {len(beyond)} of {len(names)}"
-                    + (f" ({', '.join(beyond)})" if beyond else "") + "; more seeds decide")
-    return Cell(figure, "held", f"the first layers beat every criterion; {noise_note(d, noise)}")
-
-
-def few_layers_claim(rows: dict) -> Cell:
-    """Yuan et al.: very few layers can beat the full model on classification."""
-    names = [f"first-{n}" for n in (1, 2, 3, 4)]
-    if "full" not in rows or not all(n in rows for n in names):
-        return pending(*(n for n in ["full", *names] if n not in rows))
-    full = rows["full"]["scores"][CLASSIFICATION]
-    scores = {n: rows[n]["scores"][CLASSIFICATION] for n in names}
-    best = max(scores, key=scores.get)
-    clusters = {n: rows[n]["scores"][CLUSTERING] for n in ["full", *names]}
-    figure = (f"Banking77 accuracy: full {full:.2f}; " + ", ".join(f"{n} {s:.2f}" for n, s in scores.items())
-              + "; Banking77 clustering V-measure: " + ", ".join(f"{n} {s:.2f}" for n, s in clusters.items())
-              + f"; averages: full {rows['full']['average']:.2f}, " +
-              ", ".join(f"{n} {rows[n]['average']:.2f}" for n in names))
-    verdict = "held" if scores[best] >= full else "did not hold"
-    return Cell(figure, verdict, f"held when one of 1-4 layers matches or beats the full model on classification "
-                                 f"(best: {best}, {scores[best] - full:+.2f})")
-
-
-def retraining_claim(rows: dict, noise: float | None) -> Cell:
-    """Shortened LLaMA: under aggressive pruning, full-parameter retraining recovers more than LoRA."""
-    pairs = [("l3prune-small", "l3prune-small-fullft"), ("last-drop80", "last-drop80-fullft")]
-    missing = [n for pair in pairs for n in pair if n not in rows]
-    if missing:
-        return pending(*missing)
-    gains = {lora: rows[full]["average"] - rows[lora]["average"] for lora, full in pairs}
-    figure = "; ".join(f"{rows[lora]['layers']} layers: LoRA {avg_text(rows[lora])}, full {avg_text(rows[full])} "
-                       f"(**{gains[lora]:+.2f}**)" for lora, full in pairs)
-    # "Far more" is not any gain: each must be a real one (beyond seed noise) and more than negligible.
-    floor = max(NEGLIGIBLE, noise or 0.0)
-    verdict = "held" if all(g > floor for g in gains.values()) else "did not hold"
-    per_depth = "; ".join(f"{rows[lora]['layers']} layers {gains[lora]:+.2f}, {noise_note(gains[lora], noise)}"
-                          for lora, _ in pairs)
-    return Cell(figure, verdict, f"held when full retraining beats LoRA at both depths by more than {NEGLIGIBLE:.1f} "
-                                 f"point and more than seed noise (far more, not just more); {per_depth}")
-
-
-def embedding_share(payload: dict | None) -> float | None:
-    """The never-pruned part: parameters of a 0-layer model, as a share of the full model (from two rows)."""
-    rows = rows_of(payload)
-    if "full" not in rows:
-        return None
-    pruned = [r for r in rows.values() if r.get("family") != "minilm" and r["layers"] < rows["full"]["layers"]]
-    if not pruned:
-        return None
-    r = pruned[0]  # parameters are linear in layers: p(k) = e + k * per_layer
-    per_layer = (rows["full"]["parameters"] - r["parameters"]) / (rows["full"]["layers"] - r["layers"])
-    return 100 * (rows["full"]["parameters"] - per_layer * rows["full"]["layers"]) / rows["full"]["parameters"]
-
-
-def claims(payloads: dict[str, dict | None]) -> list[Claim]:
-    rows = {m: rows_of(p) for m, p in payloads.items()}
-    noise = {m: seed_noise(r) for m, r in rows.items()}
-    emb = {m: embedding_share(p) for m, p in payloads.items()}
-    smol_only = lambda fn: {m: (fn(rows[m]) if m == "smollm2-135m" else  # noqa: E731
-                                Cell("", "not run", "Tier 2 runs on SmolLM2 only")) for m in MODELS}
-    return [
-        Claim("30% of layers dropped", "negligible loss",
-              {m: loss_claim(rows[m], "last-drop30", NEGLIGIBLE, f"negligible (a loss of at most {NEGLIGIBLE})", noise[m]) for m in MODELS}),
-        Claim("80% of layers dropped", "a modest drop",
-              {m: loss_claim(rows[m], "last-drop80", MODEST, f"modest (a loss of at most {MODEST}, the paper's loss for small)", noise[m])
-               for m in MODELS}),
-        Claim("L3Prune `large`", "21% of parameters removed, -0.3 points",
-              {m: size_claim(rows[m], "l3prune-large", 21, -0.3, noise[m], emb[m]) for m in MODELS}),
-        Claim("L3Prune `small`", "74% of parameters removed, -5.1 points",
-              {m: size_claim(rows[m], "l3prune-small", 74, -5.1, noise[m], emb[m]) for m in MODELS}),
-        Claim("first layers vs the field's criteria at 50% depth", "not compared in the paper (it keeps the first n)",
-              smol_only(lambda r: criteria_claim(r, noise["smollm2-135m"]))),
-        Claim("1-4 layers vs full, classification", "Yuan et al.: very few layers sometimes beat the full model",
-              smol_only(few_layers_claim)),
-        Claim("LoRA vs full retraining, aggressive pruning", "Shortened LLaMA: full retraining recovers far more",
-              smol_only(lambda r: retraining_claim(r, noise["smollm2-135m"]))),
-    ]
-
-
-# ---------------------------------------------------------------------------- pooling (tier 2, SmolLM2)
-
-def stock_with_instruction(pooling: str) -> bool:
-    """Whether stock sentence-transformers computes ``pooling`` exactly with an instruction, on a tokenizer that
-    adds no special tokens around the text (SmolLM2's): asked of the exporter, not typed in."""
-    return plan_pooling(pooling, (), (), bos_id=None, eos_id=None, has_prompts=True, dim=1).stock
-
-
-def pooling_deltas(rows: dict) -> dict[tuple[str, str], float]:
-    """(pooling, depth row) -> its average minus the paper's ``weighted_mean`` at the same depth, where both ran."""
-    return {(pooling, depth): rows[f"{depth}-{pooling}"]["average"] - rows[depth]["average"]
-            for depth in POOLING_DEPTHS for pooling in STOCK_POOLINGS
-            if depth in rows and f"{depth}-{pooling}" in rows}
-
-
-def measured_depths(deltas: dict[tuple[str, str], float]) -> list[str]:
-    """The depth rows at which any stock pooling has run, small first."""
-    return [d for d in POOLING_DEPTHS if any(depth == d for _, depth in deltas)]
 
 
 def pooling_table(rows: dict, noise: float | None) -> list[str]:
@@ -277,61 +239,6 @@ def pooling_table(rows: dict, noise: float | None) -> list[str]:
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
-
-def budget_text(budget: dict | None) -> str:
-    """'1000 steps x batch 16, max length 128', from a results file's budget."""
-    if not budget:
-        return "the paper budget"
-    return f"{budget['steps']} steps x batch {budget['batch_size']}, max length {budget['train_max_length']}"
-
-
-def pooling_cost(rows: dict, noise: float | None, budget: dict | None = None) -> str:
-    """The export docs' sentence on what the stock-loadable poolings cost, from the rows (SmolLM2)."""
-    deltas = pooling_deltas(rows)
-    mode = STOCK_POOLINGS[0]
-    measured = [d for d in POOLING_DEPTHS if (mode, d) in deltas]
-    if not measured:
-        return f"What `{mode}` costs against the paper's weighting has not been measured yet."
-    costs = lambda delta: delta < 0 and not inside_noise(delta, noise)  # noqa: E731  a loss beyond seed noise
-    costly = [d for d in measured if costs(deltas[(mode, d)])]
-    where = lambda depths: " and ".join(f"`{POOLING_DEPTHS[d]}`" for d in depths)  # noqa: E731
-    if noise is None:  # one seed everywhere: no loss can be called measurable or not
-        lead = f"Whether the stock-exact weighting (`{mode}`) costs anything cannot be judged yet (seed noise not measured)"
-    elif costly:
-        lead = f"The stock-exact weighting (`{mode}`) costs more than seed noise at {where(costly)}"
-        # Where it costs, a user wants the stock pooling that does not: name each one inside the noise or above.
-        for d in costly:
-            free = [f"`{p}`" for p in STOCK_POOLINGS[1:] if (p, d) in deltas and not costs(deltas[(p, d)])]
-            if free:
-                at = "there" if len(costly) == 1 else f"at `{POOLING_DEPTHS[d]}`"
-                lead += (f"; {at}, {' and '.join(free)} (also stock) "
-                         f"{'costs' if len(free) == 1 else 'cost'} nothing measurable")
-    else:
-        lead = f"The stock-exact weighting (`{mode}`) costs nothing measurable at {where(measured)}"
-    unmeasured = [f"`{POOLING_DEPTHS[d]}`" for d in POOLING_DEPTHS if d not in measured]
-    lead += f" ({' and '.join(unmeasured)} not run yet)" if unmeasured else ""
-    # The seeds most pooling rows share go in the header; a row trained at other seeds too names them itself.
-    seed_sets = [tuple(rows[f"{d}-{pooling}"]["seeds"]) for pooling, d in deltas]
-    usual = max(set(seed_sets), key=lambda seeds: (seed_sets.count(seeds), -len(seeds), seeds))  # ties: fewest seeds
-
-    def figure(name: str) -> str:
-        own = rows[name]["seeds"]
-        return avg_text(rows[name]) + (f", seeds {', '.join(map(str, own))}" if tuple(own) != usual else "")
-
-    parts = []
-    for d in measured_depths(deltas):
-        parts.append(f"at `{POOLING_DEPTHS[d]}` ({rows[d]['layers']} layers; `{PAPER_POOLING}` {avg_text(rows[d])}), " +
-                     ", ".join(f"`{pooling}` {figure(f'{d}-{pooling}')} ({deltas[(pooling, d)]:+.2f}, "
-                               f"{noise_word(deltas[(pooling, d)], noise)})"
-                               for pooling in STOCK_POOLINGS if (pooling, d) in deltas))
-    band = "" if noise is None else f", seed noise ±{noise:.2f}"
-    unless = " unless noted" if len(set(seed_sets)) > 1 else ""
-    return (lead + ". Against the paper's `weighted_mean` at the same depth (SmolLM2, quick-suite average, "
-            f"{budget_text(budget)}, seed{'s' if len(usual) > 1 else ''} {', '.join(map(str, usual))}{unless}{band}): "
-            + "; ".join(parts) + ".")
-
-
-# ---------------------------------------------------------------------------- tables
 
 def by_row_table(payloads: dict[str, dict | None]) -> list[str]:
     """Every configuration of the paper budget, both models side by side: average ± seeds and Δ vs full."""
@@ -369,8 +276,8 @@ def budget_table(short: dict | None, paper: dict | None) -> list[str]:
 
 def sections(claim_list: list[Claim], payloads: dict, short: dict | None, *, level: str, figures: str) -> list[str]:
     """The report's body: claims, every row, the two budgets and the figures; ``level`` is the heading's
-    ``#``s and ``figures`` the path from the document to benchmarks/results/ (the README and the results page
-    share this text)."""
+    ``#``s and ``figures`` the path from the document to benchmarks/results/ (docs/replication.md and the
+    results page share this text)."""
     verdict_cols = [f"{MODELS[m]}" for m in MODELS]
     lines = ["| claim | paper | " + " | ".join(verdict_cols) + " | verdict |", "|---|---|" + "---|" * len(MODELS) + "---|"]
     for c in claim_list:
@@ -417,29 +324,32 @@ def sections(claim_list: list[Claim], payloads: dict, short: dict | None, *, lev
 
 def markdown(claim_list: list[Claim], payloads: dict, short: dict | None) -> str:
     lines = ["# The paper's claims against our measurements (1000 training steps)", "",
-             "Generated by `benchmarks/replication_report.py` from `replicate_<model>_s1000.json`; "
+             "Generated by `benchmarks/replication/report.py` from `replicate_<model>_s1000.json`; "
              "the budget, data and exact command of every row are in those files. Averages are the quick suite's "
              "ten tasks (x100).", "", *sections(claim_list, payloads, short, level="##", figures="")]
     return "\n".join(lines) + "\n"
 
 
-README_START = "<!-- replication report: generated by benchmarks/replication_report.py, do not edit by hand -->"
-README_END = "<!-- replication report: end -->"
-# The pooling sentence, in the README's export section and docs/export.md: regenerated with every row.
-POOLING_START = "<!-- pooling cost: generated by benchmarks/replication_report.py, do not edit by hand -->"
+# ---------------------------------------------------------------------------- the pages that show it
+
+# The report, in docs/replication.md, and the pooling sentence, in docs/export.md: regenerated with every row, so
+# that no figure there is typed by hand. Never the README: it links to these pages.
+REPORT_START = "<!-- replication report: generated by benchmarks/replication/report.py, do not edit by hand -->"
+REPORT_END = "<!-- replication report: end -->"
+POOLING_START = "<!-- pooling cost: generated by benchmarks/replication/report.py, do not edit by hand -->"
 POOLING_END = "<!-- pooling cost: end -->"
 
 
-def with_report(readme: str, block: str, start: str = README_START, end: str = README_END) -> str | None:
-    """``readme`` with the text between its two markers replaced by ``block``; None without the markers."""
-    once = readme.count(start) == 1 and readme.count(end) == 1
-    if not once or readme.index(start) > readme.index(end):
+def with_report(page: str, block: str, start: str = REPORT_START, end: str = REPORT_END) -> str | None:
+    """``page`` with the text between its two markers replaced by ``block``; None without the markers."""
+    once = page.count(start) == 1 and page.count(end) == 1
+    if not once or page.index(start) > page.index(end):
         return None
-    head, rest = readme.split(start)
+    head, rest = page.split(start)
     return head + start + "\n" + block.strip("\n") + "\n" + end + rest.split(end, 1)[1]
 
 
-def write_between(path: Path, block: str, start: str = README_START, end: str = README_END) -> None:
+def write_between(path: Path, block: str, start: str = REPORT_START, end: str = REPORT_END) -> None:
     """Put ``block`` between ``path``'s two markers, atomically (a temporary file, then a rename)."""
     text = with_report(path.read_text(encoding="utf-8"), block, start, end) if path.is_file() else None
     if text is None:
@@ -451,6 +361,7 @@ def write_between(path: Path, block: str, start: str = README_START, end: str = 
 
 
 def main() -> None:
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()  # no options: --help only
     payloads = {m: load(m) for m in MODELS}
     short = load("smollm2-135m", "")
     claim_list = claims(payloads)
@@ -460,14 +371,13 @@ def main() -> None:
                 "claims": [{"name": c.name, "paper": c.paper, "cells": {m: asdict(x) for m, x in c.cells.items()}}
                            for c in claim_list]}, overwrite=True)
     write_text(out.with_suffix(".md"), markdown(claim_list, payloads, short), overwrite=True)
-    repo = RESULTS.parent.parent
-    write_between(repo / "README.md", "\n".join(sections(claim_list, payloads, short, level="###",
-                                                          figures="benchmarks/results/")))
+    docs = RESULTS.parent.parent / "docs"
+    write_between(docs / "replication.md", "\n".join(sections(claim_list, payloads, short, level="###",
+                                                              figures="../benchmarks/results/")))
     smol_payload = payloads["smollm2-135m"]
     smol = rows_of(smol_payload)
-    cost = pooling_cost(smol, seed_noise(smol), smol_payload and smol_payload.get("budget"))
-    for page in (repo / "README.md", repo / "docs" / "export.md"):
-        write_between(page, cost, POOLING_START, POOLING_END)
+    write_between(docs / "export.md", pooling_cost(smol, seed_noise(smol), smol_payload and smol_payload.get("budget")),
+                  POOLING_START, POOLING_END)
     print(out.with_suffix(".md").read_text())
 
 

@@ -5,7 +5,7 @@ included, and its hours are wasted. Step time is about proportional to the kept 
 by more than 2x in a way their CPU flags do not tell (per step and kept layer: 0.13-0.15 s on an AMD EPYC
 without AMX, 0.26 on an Intel Xeon with AMX, 0.30 on the machine of the table below), so the rate comes from
 this machine's own training logs when it has enough, and from the table (a slow machine) otherwise;
-``replicate.py`` runs a short probe to get such logs on a fresh machine (``probe_rate``).
+``run.py`` runs a short probe to get such logs on a fresh machine (``probe_rate``).
 """
 
 from __future__ import annotations

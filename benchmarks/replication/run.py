@@ -1,54 +1,43 @@
-"""Does the paper's central result hold on a real model? Every pruning criterion, one training budget, one suite.
+"""The replication's runner: trains and evaluates the rows of ``rows.py`` at one budget, cached and resumable.
 
 Run (in the background; safe to kill and restart, every finished configuration is cached, and a training
 run resumes from its last checkpoint, every ``--save-every`` steps):
-    OMP_NUM_THREADS=2 nohup .venv/bin/python benchmarks/replicate.py --model smollm2-135m --budget paper --tier 1 > replicate.log 2>&1 &
-    .venv/bin/python benchmarks/replicate.py --budget paper --report-only   # tables and plots from what has finished
-    .venv/bin/python benchmarks/replicate.py --budget 40 --restore          # a fresh clone: seed the cache from the committed JSON
+    OMP_NUM_THREADS=2 nohup .venv/bin/python benchmarks/replication/run.py --model smollm2-135m --budget paper --tier 1 > replicate.log 2>&1 &
+    .venv/bin/python benchmarks/replication/run.py --budget paper --report-only   # tables and plots from what has finished
+    .venv/bin/python benchmarks/replication/run.py --budget 40 --restore          # a fresh clone: seed the cache from the committed JSON
+(``--report-only`` trains and evaluates nothing, but still loads the model's tokenizer and one layer, to count the
+training texts longer than the max length.)
 
 Budgets (``--budget``; any of their settings can be overridden by its flag):
 - ``paper``: the paper's 1000 optimizer steps, batch 16 shipped triplets at max length 128, 300 warm-up steps
   then a constant rate, the auto dtype; L3Prune's small/large from a scan with the paper's sample (100
-  batches of 64, ``scan_<model>_paper.json``, run first if missing). Results: ``replicate_<model>_s1000.*``.
+  batches of 64, ``scan_<model>_paper.json``, run first if missing). Rows: ``rows.PAPER``, in two tiers
+  (``--tier``; tier 2 also runs the seed-42 tier-1 rows it compares with). Results: ``replicate_<model>_s1000.*``.
 - ``40``: the first, committed study (40 steps x 16 at max length 64, linear decay, fp32, scan of 32 x 16).
-  Results: ``replicate_<model>.*``.
+  Rows: ``rows.FORTY_STEPS``. Results: ``replicate_<model>.*``.
 
-Tiers (``--tier``, paper budget): 1 = the untrained rows, full, L3Prune large and small, ``last`` at 30/50/80%
-dropped (seed 42), then seeds 7 and 1234 for full, large and small (full and small on Gemma-3); 2 = the field
-criteria at 50% depth, 1-4 layers trained ("Why Lift so Heavy?"), full-parameter retraining of small and
-80%-dropped (Shortened LLaMA), and the poolings mean, last_token and weighted_mean_from_instruction at large
-and small (what a stock-loadable export costs; the stock-exact one at large also at seed 7). Tier 2 also runs
-the seed-42 tier-1 rows it compares with. ``--only`` and ``--seeds`` run just some configurations; finished ones
-stay in the report. With ``--finish-by HH:MM``, a training row starts only if it is estimated to finish (with its
-evaluation) by then: a session's machine keeps no cache, so a row cut off at the end is lost (``_row_time.py``);
-rows held back by the table's rate on a fresh machine are looked at again once rows trained there, or a two-minute
-probe (``probe_rate``), have measured its own. With ``--commit``, the results files are committed (only those
-paths) after every finished configuration, so a stop loses at most the row in progress.
+``--only`` and ``--seeds`` run just some configurations; finished ones stay in the report. A configuration whose
+kept layers equal an earlier one's (same seed) reuses its scores. The paper budget also evaluates the trained
+full, large and small rows (seed 42) on the full suite (every text of the ten tasks), right after their quick
+suite; where seed 42's model was lost before its full suite ran, the first other seed trained takes its place
+there, named in the table (``wants_full_suite``).
 
-The paper budget also evaluates the trained full, large and small rows (seed 42) on the full suite (every
-text of the ten tasks), right after their quick suite; those results are cached apart and reported in their
-own table. Where seed 42's model was lost before its full suite ran, the first other seed trained takes its
-place there, named in the table (``wants_full_suite``).
-
-Writes benchmarks/results/replicate_<model><suffix>.{json,md}, _pareto.png and (trained rows) _loss.png, with the
-per-step losses behind it in _loss_curves.json (the cache, training logs included, does not outlive a machine).
-A long run should execute a frozen copy of the code, so edits to the checkout do not change it midway:
-    git worktree add --detach ../run13 HEAD
-    REPLICATE_ROOT=$PWD/benchmarks PYTHONPATH=../run13/src nohup .venv/bin/python ../run13/benchmarks/replicate.py ... &
-
-Configurations of the 40-step budget, in the order they run (the most important first, so a stopped run
-still says something): the untrained full model and all-MiniLM-L6-v2; the full model and L3Prune small/large
-trained; ``last`` at drop fractions 0.25/0.5/0.75; untrained pruned models (what training recovers); the
-four field criteria at 50% depth; a second and a third seed for full and large; the criteria at the depth
-of ``large``; ``last`` at 0.8. A configuration whose kept layers equal an earlier one's (same seed) reuses its scores.
+Machines that go away: with ``--finish-by HH:MM``, a training row starts only if it is estimated to finish (with
+its evaluation) by then, since a session's machine keeps no cache and a row cut off at the end is lost
+(``row_time.py``); rows held back by the table's rate on a fresh machine are looked at again once rows trained
+there, or a two-minute probe (``probe_rate``), have measured its own. With ``--commit``, the results files are
+committed (only those paths) after every finished configuration, so a stop loses at most the row in progress.
 
 Every trained configuration of a budget gets the same training (``--steps`` x ``--batch-size`` shipped
-triplets, max length ``--train-max-length``, LoRA r16, lr 2e-4, ``--warmup`` warm-up steps, then ``--schedule``:
-linear decay in the 40-step budget, constant in the paper's).
-The evaluation is the library's quick suite: the default suite on a fixed, seeded subsample of each task
-(``l3prune.evaluation.quick.QUICK_SIZES``, recorded in the JSON; ``l3prune eval --quick``), encoded at max length ``--eval-max-length``: the full suite at every configuration
-would not fit on 2 CPU cores. Throughput is measured at the end, in one process, round-robin over the
-depths, on the same mixed texts (STS-B sentences and MS MARCO passages).
+triplets, max length ``--train-max-length``, LoRA r16, lr 2e-4, ``--warmup`` warm-up steps, then ``--schedule``).
+The evaluation is the library's quick suite (``l3prune eval --quick``: a fixed, seeded subsample of each task),
+at max length ``--eval-max-length``: the full suite at every configuration would not fit on 2 CPU cores.
+Throughput is measured at the end, in one process, round-robin over the depths, on the same mixed texts.
+The results files are written by ``report.model_report`` after every row.
+
+A long run should execute a frozen copy of the code, so edits to the checkout do not change it midway:
+    git worktree add --detach ../run13 HEAD
+    REPLICATE_ROOT=$PWD/benchmarks PYTHONPATH=../run13/src nohup .venv/bin/python ../run13/benchmarks/replication/run.py ... &
 """
 
 from __future__ import annotations
@@ -60,55 +49,38 @@ import logging
 import os
 import shutil
 import statistics
+import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
-from _machine import machine, machine_line
-from _replicate_figures import keep_loss_curves, loss_plot, pareto_plot
-from _row_time import MIN_LOGGED_STEPS, done_steps, measured_here, parse_finish_by, row_minutes, seconds_per_layer_step
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: the helpers and this study's package
+from _machine import machine
 from _texts import mixed_texts
 
 from l3prune.data import load_triplets
 from l3prune.encoder import LLMEncoder
 from l3prune.evaluation.baselines import SentenceTransformerEncoder, minilm_path
-from l3prune.evaluation.quick import QUICK_SIZES, quick_suite
+from l3prune.evaluation.quick import quick_suite
 from l3prune.evaluation import default_suite, run_suite, write_results
 from l3prune.loading import LoadOptions, resolve
 from l3prune.layers import PruneSpec, target_num_layers
 from l3prune.pruning.criteria import CRITERIA, get_criterion
-from l3prune.safe_write import write_text
 from l3prune.training.config import build_config
 from l3prune.training.run import train_to_folder
 
-# A long run executes from a frozen copy of the code (a git worktree) but writes into the main checkout:
-# REPLICATE_ROOT names that checkout's benchmarks/ folder.
-ROOT = Path(os.environ.get("REPLICATE_ROOT", Path(__file__).parent))
-RESULTS = ROOT / "results"
+from replication import RESULTS, ROOT
+from replication.report import model_report, result_stem
+from replication.row_time import (MIN_LOGGED_STEPS, done_steps, measured_here, parse_finish_by, row_minutes,
+                                  seconds_per_layer_step)
+from replication.rows import FIELD_CRITERIA, FORTY_STEPS, FULL_SUITE_ROWS, PAPER, SEEDS, Config, configurations
+
 CACHE = ROOT / ".cache" / "replicate"
-FIELD_CRITERIA = ("block_influence", "angular", "perplexity", "taylor")
-SEEDS = (42, 7, 1234)
-SUBSAMPLE = QUICK_SIZES  # the library's quick suite: the same seeded subsample for every configuration
-FULL_SUITE_ROWS = ("full", "l3prune-large", "l3prune-small")  # also on the full suite (paper budget, seed 42)
 PROBE_LAYERS = 7  # the rate probe's depth: shallow enough to take minutes, deep enough that per-step overhead is small
 log = logging.getLogger("replicate")
 
-
-@dataclass
-class Config:
-    name: str
-    family: str  # full | l3prune | last | <criterion> | minilm
-    layers: list[int] | None  # original indices kept; None for MiniLM
-    trained: bool
-    seed: int = SEEDS[0]
-    note: str = ""
-    extra: dict = field(default_factory=dict)
-
-
-# ---------------------------------------------------------------------------- configurations
 
 BUDGETS = {
     "paper": {"steps": 1000, "batch_size": 16, "warmup": 300, "schedule": "constant", "train_max_length": 128,
@@ -162,85 +134,6 @@ def select_layers(model: str, cache: Path, scan_path: Path, *, criteria: bool, d
                 out["criteria"].setdefault(name, {})[label] = {"num_layers": n, "kept": sel.layers, "reason": sel.reason}
     _atomic_json(path, out)
     return out
-
-
-def configurations(sel: dict) -> list[Config]:
-    total, small, large = sel["layers"], sel["small"], sel["large"]
-    first = lambda n: list(range(n))  # noqa: E731
-    crit = lambda label, seed=SEEDS[0]: [  # noqa: E731
-        Config(f"{name}-{label}", name, sel["criteria"][name][label]["kept"], True, seed)
-        for name in FIELD_CRITERIA]
-    last = lambda p: Config(f"last-drop{int(p * 100)}", "last", first(target_num_layers(total, drop_fraction=p)), True)  # noqa: E731
-    return [
-        Config("minilm", "minilm", None, False, note="all-MiniLM-L6-v2, as shipped"),
-        Config("full-untrained", "full", first(total), False),
-        Config("full", "full", first(total), True),
-        Config("l3prune-large", "l3prune", first(large), True),
-        Config("l3prune-small", "l3prune", first(small), True),
-        *(last(p) for p in (0.25, 0.5, 0.75)),
-        Config("l3prune-large-untrained", "l3prune", first(large), False),
-        Config("l3prune-small-untrained", "l3prune", first(small), False),
-        *crit("50%"),
-        Config("full", "full", first(total), True, SEEDS[1]),
-        Config("l3prune-large", "l3prune", first(large), True, SEEDS[1]),
-        Config("full", "full", first(total), True, SEEDS[2]),
-        Config("l3prune-large", "l3prune", first(large), True, SEEDS[2]),
-        *crit("large"),
-        last(0.8),
-    ]
-
-
-
-
-def paper_configurations(sel: dict, tier: str, model: str) -> list[Config]:
-    """The paper-budget rows: untrained rows, seed 42 from the fewest layers up, then the other seeds."""
-    total, small, large = sel["layers"], sel["small"], sel["large"]
-    first = lambda n: list(range(n))  # noqa: E731
-    last = lambda p, seed=SEEDS[0]: Config(f"last-drop{int(p * 100)}", "last",  # noqa: E731
-                                           first(target_num_layers(total, drop_fraction=p)), True, seed)
-    rows = {
-        "1": [
-            Config("minilm", "minilm", None, False, note="all-MiniLM-L6-v2, as shipped"),
-            Config("full-untrained", "full", first(total), False),
-            Config("l3prune-large-untrained", "l3prune", first(large), False),
-            Config("l3prune-small-untrained", "l3prune", first(small), False),
-            # The full row first: it is the reference of every claim, and a session's machine keeps no cache
-            # (a row cut off by the session's end restarts from step 0), so each row must finish in one sitting.
-            Config("full", "full", first(total), True),
-            Config("l3prune-small", "l3prune", first(small), True),
-            last(0.8),
-            Config("l3prune-large", "l3prune", first(large), True),
-            last(0.5),
-            last(0.3),
-            *(Config(name, family, first(n), True, seed) for seed in SEEDS[1:]
-              for name, family, n in (("full", "full", total), ("l3prune-large", "l3prune", large),
-                                      ("l3prune-small", "l3prune", small))
-              # On Gemma-3 `large` (17 of 18 layers) costs as much as the full row, about 3 h on a slow machine, and
-              # keeps one seed; `small` (8 layers, about a third of that) measures the seed spread sooner.
-              if "smollm2" in model or name != "l3prune-large"),
-        ],
-        "2": [
-            # The field's criteria at 50% depth, against last-drop50 (tier 1).
-            *([Config(f"{name}-50%", name, sel["criteria"][name]["50%"]["kept"], True) for name in FIELD_CRITERIA]
-              if sel.get("criteria") else []),
-            # "Why Lift so Heavy?": very few layers, for classification and clustering.
-            *(Config(f"first-{n}", "last", first(n), True, note="Yuan et al.: very few layers") for n in (1, 2, 3, 4)),
-            # Shortened LLaMA: full-parameter retraining against LoRA under aggressive pruning (trains in fp32).
-            Config("l3prune-small-fullft", "l3prune", first(small), True, extra={"finetune": "full"}),
-            Config("last-drop80-fullft", "last", first(target_num_layers(total, drop_fraction=0.8)), True,
-                   extra={"finetune": "full"}),
-            # What a stock-loadable export costs: other poolings at large and small (weighted_mean is tier 1);
-            # the stock-exact weighting first, since the README's export section rests on it.
-            *(Config(f"{label}-{pooling}", "l3prune", first(n), True, extra={"pooling": pooling})
-              for label, n in (("l3prune-large", large), ("l3prune-small", small))
-              for pooling in ("weighted_mean_from_instruction", "mean", "last_token")),
-            # At `large` the stock-exact weighting's one seed landed 1.15 below `weighted_mean`, just inside the
-            # seed noise the README's export sentence is judged by: a second seed decides that sentence.
-            Config("l3prune-large-weighted_mean_from_instruction", "l3prune", first(large), True, SEEDS[1],
-                   extra={"pooling": "weighted_mean_from_instruction"}),
-        ],
-    }
-    return rows[tier]
 
 
 # ---------------------------------------------------------------------------- running
@@ -372,7 +265,7 @@ def report_so_far(model: str, results: list[dict], later: list[Config], sel: dic
     measured: a partial report without it would commit the results with their speed columns emptied.
     """
     rows = results + scored_earlier(later, model, args, cache)
-    return report(model, rows, saved_throughput(cache), sel, args, cache)
+    return model_report(model, rows, saved_throughput(cache), sel, args, cache)
 
 
 def fits(cfg: Config, args, cache: Path) -> bool:
@@ -447,126 +340,6 @@ def measure_throughput(model: str, depths: list[int], args, cache: Path) -> dict
     return out
 
 
-# ---------------------------------------------------------------------------- report
-
-TASK_ORDER = ["STSBenchmark", "SICK-R", "STS13", "STS15", "STS16", "msmarco_5k", "Banking77Classification",
-              "Banking77Clustering", "MRPC", "WikiQA"]
-SHORT = {"STSBenchmark": "STS-B", "msmarco_5k": "MSM", "Banking77Classification": "B77-cls",
-         "Banking77Clustering": "B77-clu"}
-
-
-# Settings a row changes besides its layers (``Config.extra``): such a row is a variant of the row with the same
-# layers, not a point of the quality-versus-depth curve.
-VARIANT_KEYS = ("pooling", "finetune")
-
-
-def summarise(results: list[dict], speed: dict | None, full_params: int) -> list[dict]:
-    """One row per configuration (seeds averaged, their spread kept)."""
-    groups: dict[str, list[dict]] = {}
-    for r in results:
-        groups.setdefault(r["info"]["config"], []).append(r)
-    full = groups.get("full", [])
-    full_avg = statistics.mean(r["average_main_score"] for r in full) if full else None
-    full_key = str(max(int(x) for x in speed["texts_per_s"] if x != "minilm")) if speed else None
-    rows = []
-    for name, rs in groups.items():
-        info = rs[0]["info"]
-        avgs = [r["average_main_score"] for r in rs]
-        k = info["num_layers"]
-        speed_key = "minilm" if info["family"] == "minilm" else str(k)
-        tps = speed["texts_per_s"].get(speed_key) if speed else None
-        rows.append({
-            "config": name, "family": info["family"], "trained": info["trained"], "layers": k,
-            "kept_layers": info.get("kept_layers"), "variant": {key: info[key] for key in VARIANT_KEYS if key in info},
-            "parameters": info["parameters"],
-            "params_pct": 100 * info["parameters"] / full_params, "saved_mb": info["saved_bytes"] / 2**20,
-            "seeds": [r["info"]["seed"] for r in rs] if info["trained"] else [],
-            "scores": {t: statistics.mean(r["tasks"][t]["main_score"] for r in rs) for t in TASK_ORDER},
-            "average": statistics.mean(avgs), "average_per_seed": avgs,
-            "seed_std": statistics.stdev(avgs) if len(avgs) > 1 else None,
-            "delta_vs_full": None if full_avg is None else statistics.mean(avgs) - full_avg,
-            "texts_per_s": tps,
-            "speedup": tps / speed["texts_per_s"][full_key] if tps else None,
-        })
-    return rows
-
-
-def markdown(rows: list[dict], meta: dict) -> str:
-    head = ["config", "layers", "params %", "MB"] + [SHORT.get(t, t) for t in TASK_ORDER] + [
-        "avg", "± seeds", "Δ vs full", "sent/s", "speed-up"]
-    lines = [f"# Replication on {meta['model']}: pruning criteria at one training budget", "",
-             meta["budget_text"], "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for r in rows:
-        seeds = f"{r['seed_std']:.2f} (n={len(r['seeds'])})" if r["seed_std"] is not None else ""
-        delta = f"{r['delta_vs_full']:+.2f}" if r["delta_vs_full"] is not None else ""
-        tps = f"{r['texts_per_s']:.1f}" if r["texts_per_s"] else ""
-        sp = f"{r['speedup']:.2f}x" if r["speedup"] else ""
-        cells = [r["config"], str(r["layers"]), f"{r['params_pct']:.0f}", f"{r['saved_mb']:.0f}"]
-        cells += [f"{r['scores'][t]:.1f}" for t in TASK_ORDER] + [f"**{r['average']:.2f}**", seeds, delta, tps, sp]
-        lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", "Kept layers (0-based) of the pruned configurations:", ""]
-    for r in rows:
-        if r["kept_layers"] is not None and r["layers"] < meta["layers"]:
-            lines.append(f"- {r['config']}: {compact(r['kept_layers'])}")
-    lines += full_suite_markdown(meta.get("full_suite", []))
-    return "\n".join(lines) + "\n"
-
-
-def throughput_text(speed: dict | None, args) -> str:
-    """How the speed column was measured, with the machine where the measurement recorded it."""
-    if not speed:
-        return "Throughput: not measured yet."
-    text = (f"Throughput: {speed['texts']} mixed texts, batch {args.eval_batch_size}, median of {args.speed_repeats}, "
-            f"one process, {speed['threads']} threads, dtype {speed.get('dtype', 'fp32')}.")
-    if "machine" in speed:  # measured before 2026-12-02: not recorded
-        text += " " + machine_line(speed["machine"], label="Throughput machine")
-    return text
-
-
-def full_suite_rows(cache: Path) -> list[dict]:
-    """The full-suite results of this budget (trained full/large/small, seed 42 unless its model was lost), in
-    FULL_SUITE_ROWS order, then by seed."""
-    found = [json.loads(p.read_text()) for p in sorted((cache / "full-suite").glob("*.json"))]
-    return sorted(found, key=lambda r: (FULL_SUITE_ROWS.index(r["info"]["config"]), SEEDS.index(r["info"]["seed"])))
-
-
-def full_suite_markdown(full_suite: list[dict]) -> list[str]:
-    """The full-suite table, with all-MiniLM-L6-v2 and the untrained model from eval_baselines_full.json."""
-    if not full_suite:
-        return []
-    head = ["config", "layers"] + [SHORT.get(t, t) for t in TASK_ORDER] + ["avg", "minutes"]
-    lines = ["", "## The full suite (every text of the ten tasks; seed 42 unless marked)", "",
-             f"Max length {full_suite[0]['info']['eval_max_length']}, dtype {full_suite[0]['info']['eval_dtype']}. "
-             "all-MiniLM-L6-v2 and the untrained model: `eval_baselines_full.md` (fp32).", "",
-             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    rows = [(r["info"]["config"] + ("" if r["info"]["seed"] == SEEDS[0] else f" (seed {r['info']['seed']})"),
-             str(r["info"]["num_layers"]), r, f"{r['config_seconds'] / 60:.0f}") for r in full_suite]
-    baselines = RESULTS / "eval_baselines_full.json"
-    if baselines.is_file():
-        rows += [(name, "", r, "") for name, r in json.loads(baselines.read_text())["rows"].items()]
-    for name, layers, r, minutes in rows:
-        cells = [name, layers] + [f"{r['tasks'][t]['main_score']:.1f}" if t in r["tasks"] else "" for t in TASK_ORDER]
-        lines.append("| " + " | ".join(cells + [f"**{r['average_main_score']:.2f}**", minutes]) + " |")
-    return lines
-
-
-def compact(layers: list[int]) -> str:
-    runs, out = [], []
-    for x in layers:
-        if runs and x == runs[-1][1] + 1:
-            runs[-1][1] = x
-        else:
-            runs.append([x, x])
-    for a, b in runs:
-        out.append(f"{a}-{b}" if a != b else str(a))
-    return ", ".join(out)
-
-
-def result_stem(model: str, args) -> str:
-    """``replicate_<model>`` for the first (40-step) study, ``replicate_<model>_s<steps>`` for the others."""
-    return f"replicate_{model}" if args.budget == "40" else f"replicate_{model}_s{args.steps}"
-
-
 def truncation(model: str, max_length: int) -> dict:
     """How many shipped training texts (with their instruction and special tokens) are cut by ``max_length``."""
     encoder = LLMEncoder.from_pretrained(model, num_layers=1, device="cpu")
@@ -575,54 +348,6 @@ def truncation(model: str, max_length: int) -> dict:
                                                                    for x in (t.positive, t.negative)]
     over = sum(1 for n in encoder.token_lengths(pairs) if n > max_length)
     return {"max_length": max_length, "texts": len(pairs), "truncated": over, "fraction": over / len(pairs)}
-
-
-def report(model: str, results: list[dict], speed: dict | None, sel: dict, args, cache: Path) -> list[Path]:
-    full_params = next((r["info"]["parameters"] for r in results if r["info"]["family"] == "full"), None)
-    if full_params is None:
-        log.info("no full-model result yet; no report")
-        return []
-    rows = summarise(results, speed, full_params)
-    schedule = "then linear decay" if args.schedule == "linear" else "then a constant rate"
-    trunc = args.truncation
-    budget = (f"Training (every trained row): {args.steps} steps x batch {args.batch_size} shipped triplets "
-              f"(= {args.steps * args.batch_size} triplets), max length {args.train_max_length} "
-              f"({trunc['truncated']} of {trunc['texts']} training texts, {100 * trunc['fraction']:.2f}%, are longer and "
-              f"truncated), LoRA r16/alpha 32/dropout 0.05 on all projections, lr 2e-4 with {args.warmup} warm-up steps "
-              f"{schedule}, dtype {args.dtype} on the CPU, seeds {list(SEEDS)} where listed"
-              + ("; each row's exact command is in the JSON (info.command). "
-                 if any("command" in r["info"] for r in results) else ". ")
-              + f"Evaluation: the quick suite (`l3prune eval --quick`: the default suite's ten tasks on seeded subsamples, {SUBSAMPLE}), "
-              f"max length {args.eval_max_length}, batch {args.eval_batch_size}, dtype {args.dtype}; main score x100 per task (STS Spearman, "
-              f"msmarco nDCG@10 over the subsampled corpus, Banking77 accuracy and V-measure, MRPC max AP, WikiQA MAP). "
-              f"L3Prune small/large from the scan in {sel.get('scan_file', f'scan_{model}.json')} ({sel['scan_settings']}). "
-              f"Field criteria: 64 calibration texts. {throughput_text(speed, args)} "
-              "Δ vs full: against the mean of the trained full model's seeds.")
-    full_suite = full_suite_rows(cache)
-    meta = {"model": model, "layers": sel["layers"], "budget_text": budget, "full_suite": full_suite}
-    payload = {"model": model, "budget": {"name": args.budget, "steps": args.steps, "batch_size": args.batch_size,
-                                          "train_max_length": args.train_max_length, "warmup_steps": args.warmup,
-                                          "schedule": args.schedule, "dtype": args.dtype,
-                                          "eval_max_length": args.eval_max_length, "subsample": SUBSAMPLE,
-                                          "seeds": list(SEEDS), "truncation": trunc},
-               "selections": sel, "throughput": speed, "rows": rows, "runs": results, "full_suite": full_suite,
-               "description": budget}
-    stem = RESULTS / result_stem(model, args)
-    _atomic_json(stem.with_suffix(".json"), payload)
-    md = stem.with_name(stem.name + ".md")
-    write_text(md, markdown(rows, meta), overwrite=True)
-    png = stem.with_name(stem.name + "_pareto.png")
-    pareto_plot(rows, png, f"{model}: average score vs size and speed ({args.steps} steps)")
-    written = [stem.with_suffix(".json"), md, png]
-    if args.budget != "40":
-        kept = stem.with_name(stem.name + "_loss_curves.json")
-        curves = keep_loss_curves(results, cache, kept, seed=SEEDS[0])
-        loss = stem.with_name(stem.name + "_loss.png")
-        loss_plot(results, curves, loss, f"{model}: training loss, {args.steps} steps x {args.batch_size}, seed {SEEDS[0]}",
-                  seed=SEEDS[0])
-        written += [kept, loss]
-    log.info("wrote %s", md)
-    return written
 
 
 def commit(paths: list[Path], message: str) -> None:
@@ -830,12 +555,12 @@ def main() -> None:
     args.total_layers = sel["layers"]
     args.truncation = truncation(args.model, args.train_max_length)
     if args.budget == "40":
-        configs = selected = configurations(sel)
+        configs = selected = configurations(FORTY_STEPS, sel, args.model)
     else:
         # This run works on its tier (tier 2 also on the seed-42 tier-1 rows, the reference of its comparisons),
         # but its report rewrites the one file that holds every row of the budget, so it reports every finished
         # row of both tiers: a row finished by another run is never dropped from the committed results.
-        tier1, tier2 = (paper_configurations(sel, tier, args.model) for tier in ("1", "2"))
+        tier1, tier2 = (configurations(PAPER, sel, args.model, tier) for tier in ("1", "2"))
         selected = tier1 if args.tier == "1" else [c for c in tier1 if c.seed == SEEDS[0]] + tier2
         configs = tier1 + tier2
     this_run = {(c.name, c.seed) for c in selected}
@@ -845,7 +570,7 @@ def main() -> None:
     if (not args.report_only and not args.no_throughput) or throughput_file(cache).is_file():
         depths = sorted({len(c.layers) for c in selected if c.layers}, reverse=True)
         speed = measure_throughput(args.model, depths, args, cache)
-    written = report(args.model, results, speed, sel, args, cache)
+    written = model_report(args.model, results, speed, sel, args, cache)
     if args.commit and written and not args.report_only:
         commit(written, f"replicate {args.model}, {args.steps} steps: throughput and report")
 
