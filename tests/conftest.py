@@ -17,14 +17,17 @@ BENCHMARKS = Path(__file__).parent.parent / "benchmarks"
 
 @pytest.fixture(scope="module")
 def import_benchmark():
-    """Import a script of ``benchmarks/`` (a folder, not a package) by file name; it may import its siblings
-    (``_texts``, ``_row_time``, ...). Registered in ``sys.modules`` while the test module runs (dataclasses look
-    their module up there), forgotten afterwards."""
+    """Import a script of ``benchmarks/`` (a folder, not a package) by its path without ``.py``: ``"_machine"``,
+    or one in a study's folder, ``"replication/run"`` (imported as ``replication.run``, the name its siblings
+    import it by). Scripts may import the helpers of ``benchmarks/`` (``_texts``, ``_machine``, ...).
+    Registered in ``sys.modules`` while the test module runs (dataclasses look their module up there),
+    forgotten afterwards."""
     loaded: list[str] = []
     sys.path.insert(0, str(BENCHMARKS))
 
-    def load(name: str):
-        spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+    def load(path: str):
+        name = path.replace("/", ".")
+        spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{path}.py")
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
         loaded.append(name)

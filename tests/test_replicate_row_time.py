@@ -11,7 +11,7 @@ import pytest
 
 @pytest.fixture(scope="module")
 def row_time(import_benchmark):
-    return import_benchmark("_row_time")
+    return import_benchmark("replication/row_time")
 
 
 def write_run(runs: Path, name: str, layers: int, seconds: list[float]) -> None:

@@ -1,5 +1,6 @@
-"""benchmarks/replicate.py's bookkeeping: the loss curves outlive the cache (kept curves are merged with fresh
-logs, and a trained row with no curve is named on the figure), and a row starts only if it can finish in time."""
+"""The replication study's bookkeeping (benchmarks/replication/): the loss curves outlive the cache (kept curves
+are merged with fresh logs, and a trained row with no curve is named on the figure), and a row starts only if it
+can finish in time."""
 
 from __future__ import annotations
 
@@ -15,12 +16,22 @@ import pytest
 
 @pytest.fixture(scope="module")
 def replicate(import_benchmark):
-    return import_benchmark("replicate")
+    return import_benchmark("replication/run")
+
+
+@pytest.fixture(scope="module")
+def report(import_benchmark):
+    return import_benchmark("replication/report")
+
+
+@pytest.fixture(scope="module")
+def study_rows(import_benchmark):
+    return import_benchmark("replication/rows")
 
 
 @pytest.fixture(scope="module")
 def figures(import_benchmark):
-    return import_benchmark("_replicate_figures")
+    return import_benchmark("replication/figures")
 
 
 def run(config, trained=True, seed=42, layers=30):
@@ -186,7 +197,7 @@ def test_a_partial_report_keeps_the_saved_throughput(replicate, tmp_path, monkey
              "texts_per_s": {"30": 13.4, "15": 27.5, "minilm": 146.2}}
     (tmp_path / "throughput.json").write_text(json.dumps(speed))
     reported = []
-    monkeypatch.setattr(replicate, "report", lambda model, rows, speed, *rest: reported.append((rows, speed)) or [])
+    monkeypatch.setattr(replicate, "model_report", lambda model, rows, speed, *rest: reported.append((rows, speed)) or [])
     later = [replicate.Config("last-drop50", "last", list(range(15)), True)]
     replicate.report_so_far("smollm2-135m", [run("full")], later, {}, types.SimpleNamespace(), tmp_path)
     rows, reported_speed = reported[0]
@@ -198,7 +209,7 @@ def test_a_partial_report_keeps_the_saved_throughput(replicate, tmp_path, monkey
     assert reported[0][1] is None
 
 
-def test_a_stopped_full_suite_resumes_and_is_not_read_as_a_result(replicate, tmp_path, monkeypatch):
+def test_a_stopped_full_suite_resumes_and_is_not_read_as_a_result(replicate, report, tmp_path, monkeypatch):
     """The full suite of a 28-layer row takes over half an hour on CPU: one stopped by a session's end goes on
     after its last finished task, and its progress file never shows up among the finished full-suite rows."""
     from l3prune.evaluation import STSTask
@@ -232,14 +243,14 @@ def test_a_stopped_full_suite_resumes_and_is_not_read_as_a_result(replicate, tmp
     args = types.SimpleNamespace(eval_max_length=128, dtype="auto", eval_batch_size=32)
     with pytest.raises(KeyboardInterrupt):
         replicate.run_full_suite(cfg, args, tmp_path)
-    assert replicate.full_suite_rows(tmp_path) == []  # the progress is not a finished row
+    assert report.full_suite_rows(tmp_path) == []  # the progress is not a finished row
     Encoder.stop, encoded[:] = False, []
     result = replicate.run_full_suite(cfg, args, tmp_path)
     assert result["resumed_tasks"] == ["A"] and list(result["tasks"]) == ["A", "B"]
     assert result["info"]["machine"]["cpu"] == "test"  # recorded, but not part of what the resume must match
     assert all(text.startswith("b") for batch in encoded for text in batch)  # A was not encoded again
     assert not (tmp_path / "full-suite-progress" / "l3prune-small-s42.json").exists()
-    assert [r["model_id"] for r in replicate.full_suite_rows(tmp_path)] == ["l3prune-small-s42"]
+    assert [r["model_id"] for r in report.full_suite_rows(tmp_path)] == ["l3prune-small-s42"]
 
 
 def test_the_pareto_plot_labels_every_point_once(figures, tmp_path, monkeypatch):
@@ -262,7 +273,7 @@ def test_the_pareto_plot_labels_every_point_once(figures, tmp_path, monkeypatch)
 
 
 def test_a_pooling_or_fullft_variant_is_off_the_depth_curve_and_labelled_by_what_it_changes(
-        replicate, figures, tmp_path, monkeypatch):
+        report, figures, tmp_path, monkeypatch):
     import matplotlib.axes
 
     def result(config, family, layers, average, **extra):
@@ -270,9 +281,9 @@ def test_a_pooling_or_fullft_variant_is_off_the_depth_curve_and_labelled_by_what
                 "kept_layers": list(range(layers)), "parameters": layers * 1e6, "saved_bytes": 1, **extra,
                 "machine": {"cpu": "test"}}
         return {"info": info, "average_main_score": average,
-                "tasks": {t: {"main_score": average} for t in replicate.TASK_ORDER}}
+                "tasks": {t: {"main_score": average} for t in report.TASK_ORDER}}
 
-    rows = replicate.summarise([result("full", "full", 30, 77.0), result("l3prune-small", "l3prune", 7, 70.0),
+    rows = report.summarise([result("full", "full", 30, 77.0), result("l3prune-small", "l3prune", 7, 70.0),
                                 result("l3prune-small-mean", "l3prune", 7, 69.0, pooling="mean"),
                                 result("last-drop80-fullft", "last", 6, 71.0, finetune="full")],
                                None, full_params=30e6)
@@ -291,7 +302,7 @@ def test_a_pooling_or_fullft_variant_is_off_the_depth_curve_and_labelled_by_what
     assert labelled[0] == ["full", "l3prune-small", "small +mean", "drop80 +fullft"]
 
 
-def test_a_lost_seed_42_model_hands_its_full_suite_to_the_next_seed(replicate, tmp_path):
+def test_a_lost_seed_42_model_hands_its_full_suite_to_the_next_seed(replicate, report, tmp_path):
     args = types.SimpleNamespace(budget="paper")
     full = lambda seed: replicate.Config("full", "full", list(range(30)), True, seed)  # noqa: E731
     small7 = replicate.Config("l3prune-small", "l3prune", list(range(7)), True, 7)
@@ -310,18 +321,18 @@ def test_a_lost_seed_42_model_hands_its_full_suite_to_the_next_seed(replicate, t
     (tmp_path / "full-suite" / "full-s7.json").write_text(json.dumps(done))
     assert not replicate.wants_full_suite(full(1234), args, tmp_path)  # one seed of a row on the full suite
 
-    table = "\n".join(replicate.full_suite_markdown(replicate.full_suite_rows(tmp_path)))
+    table = "\n".join(report.full_suite_markdown(report.full_suite_rows(tmp_path)))
     assert "| full (seed 7) | 30 | 80.0 |" in table
 
 
-def test_the_speed_sentence_names_the_machine_when_recorded(replicate, import_benchmark):
+def test_the_speed_sentence_names_the_machine_when_recorded(report, import_benchmark):
     args = types.SimpleNamespace(eval_batch_size=32, speed_repeats=3)
     speed = {"texts": 256, "threads": 2, "dtype": "bf16", "texts_per_s": {"30": 13.4}}
-    assert replicate.throughput_text(None, args) == "Throughput: not measured yet."
-    old = replicate.throughput_text(speed, args)
+    assert report.throughput_text(None, args) == "Throughput: not measured yet."
+    old = report.throughput_text(speed, args)
     assert old == "Throughput: 256 mixed texts, batch 32, median of 3, one process, 2 threads, dtype bf16."
     facts = import_benchmark("_machine").machine()
-    new = replicate.throughput_text({**speed, "machine": facts}, args)
+    new = report.throughput_text({**speed, "machine": facts}, args)
     assert new.startswith(old + " Throughput machine: " + facts["cpu"])
 
 
@@ -344,22 +355,22 @@ def test_the_rate_probe_leaves_enough_log_to_measure_this_machine_and_no_model(r
 
 @pytest.mark.parametrize("model, seeded", [("smollm2-135m", {"full", "l3prune-large", "l3prune-small"}),
                                            ("gemma3-270m", {"full", "l3prune-small"})])
-def test_tier_one_seeds_the_rows_that_measure_seed_noise(replicate, model, seeded):
+def test_tier_one_seeds_the_rows_that_measure_seed_noise(study_rows, model, seeded):
     # Gemma-3's `large` (17 of 18 layers) costs as much as its full row and keeps one seed; `small` gets seeds 7 and
     # 1234, so that Gemma-3's seed spread is measured by a row about a third as long as the full one.
     sel = {"layers": 18, "small": 8, "large": 17}
-    configs = replicate.paper_configurations(sel, "1", model)
-    for seed in replicate.SEEDS[1:]:
+    configs = study_rows.configurations(study_rows.PAPER, sel, model, "1")
+    for seed in study_rows.SEEDS[1:]:
         assert {c.name for c in configs if c.trained and c.seed == seed} == seeded
     assert len({(c.name, c.seed) for c in configs}) == len(configs)
 
 
-def test_tier_two_runs_a_second_seed_of_the_stock_exact_weighting_at_large(replicate):
+def test_tier_two_runs_a_second_seed_of_the_stock_exact_weighting_at_large(study_rows):
     # The README's export sentence ("costs nothing measurable") is judged against seed noise; at `large` one seed
     # sat 0.05 inside the band, so tier 2 trains that pooling at `large` with a second seed, and only that one.
     sel = {"layers": 30, "small": 7, "large": 28, "criteria": {}}
-    configs = replicate.paper_configurations(sel, "2", "smollm2-135m")
-    reseeded = [(c.name, c.layers, c.extra) for c in configs if c.seed != replicate.SEEDS[0]]
+    configs = study_rows.configurations(study_rows.PAPER, sel, "smollm2-135m", "2")
+    reseeded = [(c.name, c.layers, c.extra) for c in configs if c.seed != study_rows.SEEDS[0]]
     assert reseeded == [("l3prune-large-weighted_mean_from_instruction", list(range(28)),
                          {"pooling": "weighted_mean_from_instruction"})]
     assert len({(c.name, c.seed) for c in configs}) == len(configs)
