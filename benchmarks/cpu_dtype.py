@@ -28,10 +28,11 @@ from matmul_rate import matmul_gflops
 
 from l3prune.data import load_triplets
 from l3prune.encoder import LLMEncoder
-from l3prune.loading import default_dtype, dtype_name, resolve
+from l3prune.devices import default_dtype, dtype_name
+from l3prune.loading import resolve
 from l3prune.pruning.scan import scan_layers
 from l3prune.resources import resource_path
-from l3prune.safe_write import write_json, write_text
+from l3prune.files import write_json, write_text
 from l3prune.training import TrainConfig, Trainer
 from l3prune.training.loop import triplet_texts
 
@@ -60,7 +61,7 @@ def encode_part(ref: str, depths: list[int], texts: list[str], batch_size: int, 
     rows = []
     for k in depths:
         encoders = {d: LLMEncoder.from_pretrained(ref, num_layers=k, dtype=d, device="cpu") for d in dtypes}
-        lengths = encoders[dtypes[0]].token_lengths(texts)
+        lengths = encoders[dtypes[0]].collator.token_lengths(texts)
         for enc in encoders.values():
             enc.encode(texts[:64], batch_size=batch_size)  # warm-up: kernels for these shapes
         times: dict[str, list[float]] = {d: [] for d in dtypes}
@@ -113,7 +114,7 @@ def train_part(ref: str, depths: list[int], batch_size: int, max_length: int, wa
                 trainer = trainers[dtypes[0]]
                 batch = [triplets[i] for i in trainer.sampler.batch_at(step)]
                 texts = [t for side in triplet_texts(batch) for t in side]
-                lengths = trainer.encoder.tokenize(texts)["attention_mask"].sum(1).tolist()
+                lengths = trainer.encoder.collator.tokenize(texts)["attention_mask"].sum(1).tolist()
                 flops.append(3 * forward_flops(trainer.encoder, lengths))
         for d in dtypes:
             rows.append({"layers": k, "dtype": d, "resolved": dtype_name(trainers[d].encoder.dtype),

@@ -25,7 +25,7 @@ from l3prune.layers import target_num_layers
 from l3prune.pruning.criteria import CRITERIA, get_criterion
 from l3prune.pruning.profile import LayerProfile
 from l3prune.pruning.scan import scan_layers
-from l3prune.safe_write import write_json, write_text
+from l3prune.files import write_json, write_text
 
 RESULTS = Path(__file__).parent / "results"
 FRACTIONS = {"50%": 0.5, "25%": 0.75}  # share of depth kept -> drop fraction

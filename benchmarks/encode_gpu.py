@@ -28,9 +28,10 @@ import torch
 from _machine import machine, with_machine
 from train_step_time import RANDOM_CONFIGS, word_tokenizer
 
-from l3prune.encoder import EncoderSettings, LLMEncoder
+from l3prune.encoder import LLMEncoder
+from l3prune.settings import EncoderSettings
 from l3prune.export import export_sentence_transformers
-from l3prune.safe_write import write_json, write_text
+from l3prune.files import write_json, write_text
 
 RESULTS = Path(__file__).parent / "results"
 CONFIGS = RANDOM_CONFIGS
@@ -104,7 +105,7 @@ def main() -> None:
             torch.cuda.empty_cache()
             torch.cuda.reset_peak_memory_stats()
         encoder = build(args.config, n, args.device, dtype, args.length)
-        tokens = args.texts * encoder.tokenize(texts[:1])["input_ids"].shape[1]
+        tokens = args.texts * encoder.collator.tokenize(texts[:1])["input_ids"].shape[1]
         seconds = timed(lambda: encoder.encode(texts, batch_size=args.batch_size, convert_to="torch"), args.device,
                         args.repeats)
         median = statistics.median(seconds)

@@ -23,7 +23,7 @@ import numpy as np
 
 from _machine import machine, with_machine
 
-from l3prune.safe_write import write_json, write_text
+from l3prune.files import write_json, write_text
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"

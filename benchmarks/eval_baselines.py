@@ -24,7 +24,7 @@ from l3prune.encoder import LLMEncoder
 from l3prune.evaluation import SentenceTransformerEncoder, default_suite, run_suite
 from l3prune.evaluation.quick import QUICK_SIZES, quick_suite
 from l3prune.evaluation import format_table, write_results
-from l3prune.safe_write import write_text
+from l3prune.files import write_text
 
 RESULTS = Path(__file__).parent / "results"
 SHORT = {"STSBenchmark": "STS-B", "msmarco_5k": "MSM nDCG@10", "Banking77Classification": "B77 acc",

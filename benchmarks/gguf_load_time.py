@@ -24,7 +24,7 @@ from pathlib import Path
 
 from _machine import machine, with_machine
 
-from l3prune.safe_write import write_json, write_text
+from l3prune.files import write_json, write_text
 
 RESULTS = Path(__file__).parent / "results"
 ONE_LOAD = """

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from _machine import machine
-from l3prune.safe_write import write_json
+from l3prune.files import write_json
 
 DTYPES = {"bf16": torch.bfloat16, "fp32": torch.float32, "fp16": torch.float16}
 

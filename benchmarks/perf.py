@@ -26,7 +26,7 @@ from _machine import machine, with_machine
 
 from l3prune.encoder import LLMEncoder
 from l3prune.loading import resolve
-from l3prune.safe_write import write_json, write_text
+from l3prune.files import write_json, write_text
 
 RESULTS = Path(__file__).parent / "results"
 MEMORY_PROBE = """
@@ -74,7 +74,7 @@ def throughput(ref: str, ks: list[int], texts: list[str], batch_size: int, repea
             start = time.perf_counter()
             encoders[k].encode(texts, batch_size=batch_size)
             times[k].append(time.perf_counter() - start)
-    tokens = sum(encoders[ks[0]].token_lengths(texts))
+    tokens = sum(encoders[ks[0]].collator.token_lengths(texts))
     return {k: {"seconds": statistics.median(t), "all_seconds": t, "texts_per_s": len(texts) / statistics.median(t),
                 "tokens_per_s": tokens / statistics.median(t)} for k, t in times.items()}
 

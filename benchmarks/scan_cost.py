@@ -32,7 +32,7 @@ from l3prune.data import load_triplets
 from l3prune.encoder import LLMEncoder
 from l3prune.losses import contrastive_loss_per_example
 from l3prune.pruning.scan import scan_layers, scan_sampler, triplet_features
-from l3prune.safe_write import write_json, write_text
+from l3prune.files import write_json, write_text
 
 RESULTS = Path(__file__).parent / "results"
 

@@ -31,8 +31,9 @@ import torch
 from _machine import machine, with_machine
 
 from l3prune.data import Triplet
-from l3prune.encoder import EncoderSettings, LLMEncoder
-from l3prune.safe_write import write_json, write_text
+from l3prune.encoder import LLMEncoder
+from l3prune.settings import EncoderSettings
+from l3prune.files import write_json, write_text
 from l3prune.training import TrainConfig, Trainer
 
 RESULTS = Path(__file__).parent / "results"
@@ -74,9 +75,9 @@ def build_encoder(args, num_layers: int) -> LLMEncoder:
 def fixed_length_text(encoder: LLMEncoder, length: int) -> str:
     """A text of exactly ``length`` tokens for this tokenizer (its own specials, e.g. BOS, come on top)."""
     for word in ("w", "the"):
-        specials = encoder.tokenize([word])["input_ids"].shape[1] - 1
+        specials = encoder.collator.tokenize([word])["input_ids"].shape[1] - 1
         text = " ".join([word] * length)
-        if encoder.tokenize([text])["input_ids"].shape[1] == length + specials:
+        if encoder.collator.tokenize([text])["input_ids"].shape[1] == length + specials:
             return text
     raise SystemExit("could not build a fixed-length text for this tokenizer")
 

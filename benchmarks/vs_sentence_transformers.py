@@ -35,7 +35,7 @@ from _st import offline_sentence_transformer
 
 from l3prune.encoder import LLMEncoder
 from l3prune.export import export_sentence_transformers
-from l3prune.safe_write import write_json, write_text
+from l3prune.files import write_json, write_text
 
 RESULTS = Path(__file__).parent / "results"
 

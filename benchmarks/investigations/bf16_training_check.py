@@ -27,8 +27,10 @@ from l3prune.encoder import LLMEncoder
 from l3prune.evaluation import run_suite
 from l3prune.evaluation.quick import QUICK_SIZES, quick_suite
 from l3prune.layers import PruneSpec
-from l3prune.loading import LoadOptions, default_dtype, dtype_name, resolve
-from l3prune.safe_write import atomic_output, write_json, write_text
+from l3prune.devices import default_dtype, dtype_name
+from l3prune.loading import resolve
+from l3prune.settings import LoadOptions
+from l3prune.files import atomic_output, write_json, write_text
 from l3prune.training import build_config, train_to_folder
 
 RESULTS = Path(__file__).parent / "results"

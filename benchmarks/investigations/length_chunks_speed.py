@@ -27,7 +27,7 @@ from _machine import machine, with_machine
 
 from l3prune.data import load_triplets
 from l3prune.encoder import LLMEncoder
-from l3prune.safe_write import write_json, write_text
+from l3prune.files import write_json, write_text
 from l3prune.training import TrainConfig, Trainer
 from l3prune.training.length_chunks import TRAIN_CHUNKS, length_sorted_chunks
 from l3prune.training.loop import triplet_texts
@@ -44,7 +44,7 @@ def tokens(trainer: Trainer, step: int) -> tuple[int, int, int]:
     """(one padded pass, length-sorted chunks, real) tokens of the batch of ``step``."""
     batch = [trainer.triplets[i] for i in trainer.sampler.batch_at(step)]
     queries, positives, negatives = triplet_texts(batch)
-    features = trainer.encoder.tokenize(queries + positives + negatives)
+    features = trainer.encoder.collator.tokenize(queries + positives + negatives)
     parts = length_sorted_chunks(features, TRAIN_CHUNKS, trainer.encoder.settings.padding_side)
     return (features["input_ids"].numel(), sum(c["input_ids"].numel() for _, c in parts),
             int(features["attention_mask"].sum()))

@@ -29,7 +29,7 @@ from _cosine import row_cosines
 
 from l3prune.encoder import LLMEncoder
 from l3prune.resources import resource_path
-from l3prune.safe_write import write_json, write_text
+from l3prune.files import write_json, write_text
 from l3prune.training import TrainConfig
 from l3prune.training.adapters import load_trainable_state, merge_trained, prepare_trainable
 from l3prune.training.checkpoint import list_checkpoints, load_checkpoint

@@ -28,9 +28,10 @@ from _texts import mixed_texts
 from _machine import machine, with_machine
 from _st import offline_sentence_transformer
 
-from l3prune.encoder import LLMEncoder, longest_first_batches
+from l3prune.encoder import LLMEncoder
+from l3prune.tokenization import longest_first_batches
 from l3prune.export import export_sentence_transformers
-from l3prune.safe_write import write_json, write_text
+from l3prune.files import write_json, write_text
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -40,7 +41,7 @@ def native_positions(encoder: LLMEncoder, texts: list[str], batch_size: int) -> 
     ids = encoder._text_ids(texts)
     padded = real = 0
     for idx in longest_first_batches(ids, batch_size):
-        mask = encoder.collate([ids[i] for i in idx], [None] * len(idx))["attention_mask"]
+        mask = encoder.collator.collate([ids[i] for i in idx], [None] * len(idx))["attention_mask"]
         padded, real = padded + mask.numel(), real + int(mask.sum())
     return padded, real
 

@@ -25,7 +25,7 @@ import torch
 from l3prune.encoder import LLMEncoder
 from l3prune.evaluation import STSTask
 from l3prune.resources import resource_path
-from l3prune.safe_write import write_json, write_text
+from l3prune.files import write_json, write_text
 
 RESULTS = Path(__file__).parent / "results"
 

@@ -35,7 +35,7 @@ from _machine import machine, with_machine
 
 from l3prune.data import load_triplets
 from l3prune.encoder import LLMEncoder
-from l3prune.safe_write import write_json, write_text
+from l3prune.files import write_json, write_text
 from l3prune.training import TrainConfig, Trainer
 from l3prune.training import adapters, loop
 

@@ -32,7 +32,7 @@ from _machine import machine, with_machine
 
 from l3prune.data import load_triplets
 from l3prune.encoder import LLMEncoder
-from l3prune.safe_write import write_json, write_text
+from l3prune.files import write_json, write_text
 from l3prune.training.loop import MATH_ATTENTION_MAX_LENGTH, triplet_texts
 
 RESULTS = Path(__file__).parent / "results"
@@ -88,7 +88,7 @@ def main() -> None:
         batch = triplets[rep * args.batch_size : (rep + 1) * args.batch_size]
         queries, positives, negatives = triplet_texts(batch)
         start = time.perf_counter()
-        encoder.tokenize(queries + positives + negatives)
+        encoder.collator.tokenize(queries + positives + negatives)
         tokenize_ms.append(1000 * (time.perf_counter() - start))
 
     result = {"model": args.model, "dtype": "bf16", "texts_per_step": texts, "heads": heads, "head_size": head_size,

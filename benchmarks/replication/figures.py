@@ -9,7 +9,7 @@ from pathlib import Path
 
 from _plot_labels import place_labels
 
-from l3prune.safe_write import atomic_output
+from l3prune.files import atomic_output
 from l3prune.training.history import LossLog
 
 

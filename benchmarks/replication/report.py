@@ -26,7 +26,7 @@ from _machine import machine_line
 
 from l3prune.evaluation import write_results
 from l3prune.evaluation.quick import QUICK_SIZES
-from l3prune.safe_write import write_json, write_text
+from l3prune.files import write_json, write_text
 
 from replication import RESULTS
 from replication.claims import (MODELS, MODEST, NEGLIGIBLE, PAPER_POOLING, POOLING_DEPTHS, STOCK_POOLINGS,

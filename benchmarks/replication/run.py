@@ -65,7 +65,8 @@ from l3prune.encoder import LLMEncoder
 from l3prune.evaluation.baselines import SentenceTransformerEncoder, minilm_path
 from l3prune.evaluation.quick import quick_suite
 from l3prune.evaluation import default_suite, run_suite, write_results
-from l3prune.loading import LoadOptions, resolve
+from l3prune.loading import resolve
+from l3prune.settings import LoadOptions
 from l3prune.layers import PruneSpec, target_num_layers
 from l3prune.pruning.criteria import CRITERIA, get_criterion
 from l3prune.training.config import build_config
@@ -346,7 +347,7 @@ def truncation(model: str, max_length: int) -> dict:
     triplets = load_triplets(None)
     pairs = [(t.query_instruction, t.query) for t in triplets] + [(t.doc_instruction, x) for t in triplets
                                                                    for x in (t.positive, t.negative)]
-    over = sum(1 for n in encoder.token_lengths(pairs) if n > max_length)
+    over = sum(1 for n in encoder.collator.token_lengths(pairs) if n > max_length)
     return {"max_length": max_length, "texts": len(pairs), "truncated": over, "fraction": over / len(pairs)}
 
 
