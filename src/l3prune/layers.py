@@ -64,19 +64,20 @@ def is_prefix(keep: Sequence[int]) -> bool:
     return list(keep) == list(range(len(keep)))
 
 
-def shrink_config(config, keep: Sequence[int]):
-    """Set ``num_hidden_layers`` to ``len(keep)`` and keep only those entries of every per-layer list."""
-    config.num_hidden_layers = len(keep)
-    for name in arch_spec(config.model_type).per_layer_config:
-        values = getattr(config, name, None)
+def shrink_config(model_config, keep: Sequence[int]):
+    """Set a model config's ``num_hidden_layers`` to ``len(keep)`` and keep only those entries of every per-layer
+    list."""
+    model_config.num_hidden_layers = len(keep)
+    for name in arch_spec(model_config.model_type).per_layer_config:
+        values = getattr(model_config, name, None)
         if isinstance(values, (list, tuple)):
-            setattr(config, name, [values[i] for i in keep if i < len(values)])
-    return config
+            setattr(model_config, name, [values[i] for i in keep if i < len(values)])
+    return model_config
 
 
-def truncate_config(config, num_layers: int):
-    """Shrink a config to its first ``num_layers`` layers (before loading: the rest are never allocated)."""
-    return shrink_config(config, range(num_layers))
+def truncate_config(model_config, num_layers: int):
+    """Shrink a model config to its first ``num_layers`` layers (before loading: the rest are never allocated)."""
+    return shrink_config(model_config, range(num_layers))
 
 
 def keep_layers(base_model: nn.Module, keep: Sequence[int]) -> nn.Module:

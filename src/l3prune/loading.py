@@ -215,9 +215,9 @@ def load_base_model(
     Truncating the config before loading means the dropped blocks are never allocated: their weights
     are simply unexpected keys in the checkpoint, so peak memory grows with ``num_layers``.
     """
-    config = source.model_config()
+    model_config = source.model_config()
     if num_layers is not None:
-        truncate_config(config, num_layers)
+        truncate_config(model_config, num_layers)
     dtype = resolve_dtype(dtype, device)
     cls = AutoModelForCausalLM if causal_lm else AutoModel
     # The dropped layers' weights are expected "unexpected keys"; hide transformers' report of them
@@ -227,7 +227,7 @@ def load_base_model(
     report_logger.setLevel(logging.ERROR)
     try:
         # safetensors only (no pickle is ever unpickled) and no code from the folder.
-        model, info = cls.from_pretrained(source.location, config=config, dtype=dtype, output_loading_info=True,
+        model, info = cls.from_pretrained(source.location, config=model_config, dtype=dtype, output_loading_info=True,
                                           use_safetensors=True, trust_remote_code=False)
     except Exception as exc:  # truncated or corrupt safetensors, missing files, shape mismatches
         raise L3PruneError(f"could not load the weights of {source.reference!r}: {type(exc).__name__}: "

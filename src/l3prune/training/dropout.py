@@ -3,7 +3,7 @@
 peft applies ``nn.Dropout`` to the input of every adapted projection, so a step on a 30-layer model
 draws 630 masks of 1-2 M elements. On the CPU, ``torch.bernoulli_`` costs about 3.5 ms per 1024 x 576
 mask, more than the bf16 matmul it guards (1.3 ms for the 1024 x 576 x 1536 projection), and it was
-27% of a training step in the profile (``benchmarks/results/profile_train_step_*``). This module
+27% of a training step in the profile (``benchmarks/investigations/results/profile_train_step_*``). This module
 draws full-range 64-bit integers from torch's own generator, so seeding and checkpoint/resume work
 as before, and reads them as four 16-bit lanes: one draw serves four elements.
 

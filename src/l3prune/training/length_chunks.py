@@ -4,7 +4,7 @@ A step embeds 3 x batch texts (queries, positives, negatives) of very different 
 every text is as wide as the longest WikiQA answer. On the shipped triplets (every fifth of the first 1000
 batches of 16, seed 42, max length 128), the real tokens are 53% of one padded pass and four length-sorted
 chunks carry 63% of its tokens; a step is 1.14x faster, not 1.5x, because smaller matmuls run less efficiently
-(``benchmarks/length_chunks_speed.py``). The loss is unchanged: a text's embedding does not depend on
+(``benchmarks/investigations/length_chunks_speed.py``). The loss is unchanged: a text's embedding does not depend on
 its padding (positions count real tokens, see ``LLMEncoder.model_inputs``), and all chunks stay in one graph.
 """
 

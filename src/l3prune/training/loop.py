@@ -121,7 +121,7 @@ class Trainer:
         - On the CPU, for batches up to ``MATH_ATTENTION_MAX_LENGTH`` tokens wide, the math SDPA kernel: torch's
           CPU flash kernel is fast forward, but its bf16 backward is slow: forward and backward took 84 ms where
           math took 42 (48 texts x 9 heads x 64 tokens) and 200 against 107 at 128; from 256 tokens on, flash is
-          faster (378 against 521 ms) and needs far less memory, so it stays (``benchmarks/train_step_parts.py``).
+          faster (378 against 521 ms) and needs far less memory, so it stays (``benchmarks/investigations/train_step_parts.py``).
         """
         stack = contextlib.ExitStack()
         device, dtype = self.encoder.device, self.encoder.dtype
