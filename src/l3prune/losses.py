@@ -104,3 +104,58 @@ class ContrastiveLoss(nn.Module):
 
     def extra_repr(self) -> str:
         return f"scale={self.scale}, gather_across_ranks={self.gather_across_ranks}"
+
+
+
+def embedding_distillation_loss(student: Tensor, teacher: Tensor) -> Tensor:
+    """Mean cosine distance between L2-normalised student and teacher embeddings (equal dimensions).
+
+    ``1 - cos`` is half the squared distance of the unit vectors, so this is the MSE of the normalised
+    embeddings up to a factor: the self-distillation term, where a pruned student starts in its teacher's space.
+    """
+    if student.shape != teacher.shape:
+        raise L3PruneError(f"the embedding term needs equal shapes, got student {tuple(student.shape)} and teacher "
+                           f"{tuple(teacher.shape)}; use the similarity term for a teacher of another dimension")
+    cosine = F.cosine_similarity(student.float(), teacher.float(), dim=-1)  # (n,)
+    return (1 - cosine).mean()
+
+
+def similarity_distillation_loss(student_q: Tensor, student_c: Tensor, teacher_q: Tensor, teacher_c: Tensor, *,
+                                 temperature: float) -> Tensor:
+    """KL(teacher || student) between the softmax over each query's candidates, cosine / ``temperature``.
+
+    Dimension-free: each side compares only its own embeddings, so any teacher works. The candidates are the
+    local batch's positives and negatives (under DDP, each rank's own).
+    """
+    def log_probs(q: Tensor, c: Tensor) -> Tensor:
+        q, c = F.normalize(q.float(), dim=-1), F.normalize(c.float(), dim=-1)  # (b, d), (m, d)
+        return F.log_softmax(q @ c.T / temperature, dim=-1)  # (b, m)
+
+    student, teacher = log_probs(student_q, student_c), log_probs(teacher_q, teacher_c)  # (b, m) each
+    return F.kl_div(student, teacher, log_target=True, reduction="batchmean")
+
+
+class DistillationLoss(nn.Module):
+    """The distillation term of a batch of triplets: ``embedding`` over every text, or ``similarity`` of each
+    query over the batch's positives and negatives."""
+
+    KINDS = ("embedding", "similarity")  # ``embedding`` needs the teacher's dimension; ``similarity`` any teacher
+
+    def __init__(self, kind: str = "similarity", temperature: float = 0.05) -> None:
+        super().__init__()
+        if kind not in self.KINDS:
+            raise L3PruneError(f"unknown distillation loss {kind!r}; choose from {list(self.KINDS)}")
+        if not temperature > 0:
+            raise L3PruneError(f"the distillation temperature must be positive, got {temperature}")
+        self.kind, self.temperature = kind, temperature
+
+    def forward(self, student: tuple[Tensor, Tensor, Tensor], teacher: tuple[Tensor, Tensor, Tensor]) -> Tensor:
+        sq, sp, sn = student  # (b, d_student) each
+        tq, tp, tn = (t.to(sq.device) for t in teacher)  # (b, d_teacher) each
+        if self.kind == "embedding":
+            return embedding_distillation_loss(torch.cat([sq, sp, sn]), torch.cat([tq, tp, tn]))
+        return similarity_distillation_loss(sq, torch.cat([sp, sn]), tq, torch.cat([tp, tn]),
+                                            temperature=self.temperature)
+
+    def extra_repr(self) -> str:
+        return f"kind={self.kind!r}, temperature={self.temperature}"

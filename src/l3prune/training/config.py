@@ -30,6 +30,8 @@ TRAIN_DTYPES = ("auto", "fp32", "bf16")
 #: The paper trains at 512 tokens; the other load options default as in every command.
 TRAIN_LOAD = LoadOptions(max_length=512)
 LOG_FORMATS = ("jsonl", "csv")
+#: The distillation terms of ``losses.DistillationLoss`` (named here too, so ``--help`` needs no torch).
+DISTILL_LOSSES = ("embedding", "similarity")
 
 #: Settings that change how a run is executed or recorded but not what it computes; a resumed run may
 #: change them (every other setting must match the interrupted run).
@@ -59,6 +61,17 @@ class TrainConfig:
     weight_decay: float = described(0.0, "AdamW weight decay")
     max_grad_norm: float | None = described(1.0, "clip gradients to this norm; null = no clipping")
     loss_scale: float = described(50.0, "cosine similarity scale of the InfoNCE loss (1/temperature)")
+    teacher: str | None = described(
+        None, "distil from this encoder: an l3prune folder, a sentence-transformers folder or 'minilm'; its "
+              "embeddings of the training texts are computed once and cached")
+    distill_loss: str = described(
+        "similarity", "distillation term: 'similarity' (KL between each query's softmax over the batch's candidates, "
+                      "any teacher) or 'embedding' (cosine distance to the teacher's embedding, equal dimensions)",
+        choices=DISTILL_LOSSES)
+    distill_weight: float = described(1.0, "weight of the distillation term added to the contrastive loss "
+                                           "(0 = plain training)")
+    distill_temperature: float = described(0.05, "temperature of the similarity term's softmax")
+    distill_only: bool = described(False, "train on the distillation term alone (needs --teacher)")
     finetune: str = described("lora", "train LoRA adapters or all weights", choices=FINETUNE_METHODS)
     lora_r: int = described(16, "LoRA rank")
     lora_alpha: float = described(32.0, "LoRA alpha")
@@ -94,7 +107,27 @@ class TrainConfig:
         check_choices(self)
         if self.data is not None and not self.data:
             raise L3PruneError("data is an empty list; give at least one file or folder, or leave it out")
+        self._check_distillation()
         return self
+
+    def _check_distillation(self) -> None:
+        if not (math.isfinite(self.distill_weight) and self.distill_weight >= 0):
+            raise L3PruneError(f"distill_weight must be a finite number >= 0 (0 = no distillation), got "
+                               f"{self.distill_weight}")
+        if not (math.isfinite(self.distill_temperature) and self.distill_temperature > 0):
+            raise L3PruneError(f"distill_temperature must be a positive number, got {self.distill_temperature}")
+        if self.teacher is not None and not self.teacher.strip():
+            raise L3PruneError("teacher is empty; give an encoder folder, a sentence-transformers folder or 'minilm'")
+        if self.distill_only and self.teacher is None:
+            raise L3PruneError("distill_only trains on the distillation term alone, which needs a teacher; add "
+                               "--teacher REF (an encoder folder, a sentence-transformers folder or 'minilm')")
+        if self.distill_only and self.distill_weight == 0:
+            raise L3PruneError("distill_only with distill_weight 0 would train on nothing; give a positive weight")
+
+    @property
+    def distills(self) -> bool:
+        """Whether a teacher takes part in the loss (a teacher with weight 0 is exactly plain training)."""
+        return self.teacher is not None and self.distill_weight > 0
 
     @property
     def effective_warmup(self) -> int:

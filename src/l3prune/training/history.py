@@ -15,6 +15,8 @@ from typing import Any
 from l3prune.files import atomic_output, dumps
 
 COLUMNS = ("step", "loss", "lr", "grad_norm", "seconds")
+#: Logged when a run has them: ``distill``, the distillation term (the loss then includes it).
+OPTIONAL_COLUMNS = ("distill",)
 
 
 class LossLog:
@@ -44,13 +46,14 @@ class LossLog:
             self._write(handle, [row], header=header)
 
     def _write(self, handle, rows: list[dict[str, Any]], *, header: bool) -> None:
+        columns = COLUMNS + tuple(k for k in OPTIONAL_COLUMNS if rows and k in rows[0])  # one run: the same keys
         if self.fmt == "csv":
-            writer = csv.DictWriter(handle, fieldnames=COLUMNS)
+            writer = csv.DictWriter(handle, fieldnames=columns)
             if header:
                 writer.writeheader()
-            writer.writerows({k: row[k] for k in COLUMNS} for row in rows)
+            writer.writerows({k: row[k] for k in columns} for row in rows)
         else:
-            handle.writelines(dumps({k: row[k] for k in COLUMNS}, indent=None) + "\n" for row in rows)
+            handle.writelines(dumps({k: row[k] for k in columns}, indent=None) + "\n" for row in rows)
 
 
 def plot_loss(rows: list[dict[str, Any]], path: Path, *, title: str = "training loss") -> Path | None:

@@ -22,13 +22,14 @@ from torch.nn.parallel import DistributedDataParallel
 from l3prune.data import SourceBatchSampler, Triplet
 from l3prune.encoder import LLMEncoder
 from l3prune.errors import L3PruneError
-from l3prune.losses import ContrastiveLoss
+from l3prune.losses import ContrastiveLoss, DistillationLoss
 from l3prune.training import distributed
 from l3prune.training.adapters import load_trainable_state, prepare_trainable, trainable_state
 from l3prune.training.checkpoint import rng_state, set_rng_state
 from l3prune.training.config import TrainConfig
 from l3prune.training.distributed import DistEnv
 from l3prune.training.length_chunks import TRAIN_CHUNKS, length_sorted_chunks
+from l3prune.training.teacher import TeacherTable
 
 logger = logging.getLogger(__name__)
 
@@ -72,8 +73,12 @@ class Trainer:
     """Holds the trainable encoder, optimizer, scheduler and loss of one run; ``step()`` does one update."""
 
     def __init__(self, encoder: LLMEncoder, triplets: list[Triplet], config: TrainConfig,
-                 env: DistEnv | None = None) -> None:
+                 env: DistEnv | None = None, teacher: TeacherTable | None = None) -> None:
         self.encoder, self.triplets, self.config = encoder, triplets, config
+        if config.distills and teacher is None:
+            raise L3PruneError(f"the recipe distils from {config.teacher!r}; pass its embeddings as teacher=TeacherTable")
+        self.teacher = teacher if config.distills else None
+        self.distill_fn = DistillationLoss(config.distill_loss, config.distill_temperature)
         self.env = env or DistEnv(device=str(encoder.device))
         self.sampler = SourceBatchSampler(triplets, config.batch_size, seed=config.seed,
                                           world_size=self.env.world_size, rank=self.env.rank)
@@ -137,9 +142,17 @@ class Trainer:
     def train_step(self) -> dict[str, Any]:
         """One optimizer step on the batch of ``self.step``; returns its log row."""
         start = time.perf_counter()
-        batch = [self.triplets[i] for i in self.sampler.batch_at(self.step)]
-        q, p, n = self.embed_triplets(batch)  # (b, dim) each
-        loss = self.loss_fn(q, p, n)
+        indices = self.sampler.batch_at(self.step)
+        q, p, n = self.embed_triplets([self.triplets[i] for i in indices])  # (b, dim) each
+        distill = None
+        if self.teacher is not None:  # the teacher's embeddings were computed once, before training
+            distill = self.distill_fn((q, p, n), self.teacher.lookup(indices))
+        if self.config.distill_only:
+            loss = distill
+        else:
+            loss = self.loss_fn(q, p, n)
+            if distill is not None:
+                loss = loss + self.config.distill_weight * distill
         self._stop_if_nonfinite(loss, "loss")
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -150,13 +163,16 @@ class Trainer:
         self.optimizer.step()
         self.scheduler.step()
         self.step += 1
-        return {
+        row = {
             "step": self.step,
             "loss": float(distributed.mean(self.env, loss.detach().float())),  # the global-batch loss
             "lr": lr,
             "grad_norm": float(grad_norm),
             "seconds": time.perf_counter() - start,
         }
+        if distill is not None:
+            row["distill"] = float(distributed.mean(self.env, distill.detach().float()))
+        return row
 
     def _stop_if_nonfinite(self, value: torch.Tensor, what: str) -> None:
         value = value.detach()

@@ -83,7 +83,7 @@ class RunRecord:
                                f"(saved {[getattr(saved, k) for k in changed]}); resume with the same model and pruning")
         if not settings:
             return
-        differences = _differences(saved.config, self.config)
+        differences = _differences(saved.config, self.config, TrainConfig().to_dict())
         if saved.load is not None and self.load is not None:
             differences += _differences(saved.load, self.load)
         if differences:
@@ -94,8 +94,10 @@ class RunRecord:
                                f"{self.world_size}; resume with the same number of processes")
 
 
-def _differences(saved: dict[str, Any], now: dict[str, Any]) -> list[str]:
-    """Settings (outside ``RUN_ONLY``) whose value differs from a saved run's, as 'key: saved -> now'."""
-    return [f"{key}: {saved.get(key)!r} -> {now[key]!r}" for key in now
-            if key not in RUN_ONLY and saved.get(key) != now[key]]
+def _differences(saved: dict[str, Any], now: dict[str, Any], defaults: dict[str, Any] | None = None) -> list[str]:
+    """Settings (outside ``RUN_ONLY``) whose value differs from a saved run's, as 'key: saved -> now'. A setting
+    the saved run predates counts as its default (``defaults``), which is what that run trained with."""
+    defaults = defaults or {}
+    return [f"{key}: {saved.get(key, defaults.get(key))!r} -> {now[key]!r}" for key in now
+            if key not in RUN_ONLY and saved.get(key, defaults.get(key)) != now[key]]
 

@@ -34,6 +34,7 @@ from l3prune.training.distributed import DistEnv
 from l3prune.training.history import LossLog, plot_loss
 from l3prune.training.loop import Trainer
 from l3prune.training.record import RUN_FILE, RunRecord
+from l3prune.training.teacher import TeacherTable, teacher_table
 
 logger = logging.getLogger(__name__)
 
@@ -45,16 +46,22 @@ def train_encoder(
     run_dir: str | os.PathLike | None = None,
     resume: bool = False,
     env: DistEnv | None = None,
+    teacher: TeacherTable | None = None,
 ) -> LLMEncoder:
     """Train ``encoder`` in place with the recipe ``config`` and return it with its adapters merged.
 
     With ``run_dir``, the loss log, curve and checkpoints (every ``config.save_every`` steps and at the
     end) go there, and ``resume`` continues from its latest checkpoint to the same result an
-    uninterrupted run would reach. Training data defaults to ``config.data``.
+    uninterrupted run would reach. Training data defaults to ``config.data``. A recipe with a teacher
+    (``config.teacher``) uses ``teacher``'s embeddings, computed here (or read from the cache) when not given.
     """
     env = env or DistEnv(device=str(encoder.device))
     triplets = list(triplets) if triplets is not None else load_triplets(config.data, instructions=config.instructions)
-    trainer = Trainer(encoder, triplets, config, env)
+    if config.distills and teacher is None:
+        load = LoadOptions(max_length=encoder.settings.max_length, dtype=dtype_name(encoder.dtype),
+                           device=str(encoder.device))
+        teacher = _teacher(config, triplets, load, env, dim=encoder.hidden_size)
+    trainer = Trainer(encoder, triplets, config, env, teacher=teacher)
     folder = Path(run_dir) if run_dir is not None else None
     log = LossLog(folder, config.log_format) if folder is not None else None
     if folder is not None and resume and (found := list_checkpoints(folder / "checkpoints")):
@@ -142,6 +149,8 @@ def train_to_folder(
             load = replace(load, dtype=record.dtype)
         triplets = load_triplets(config.data, instructions=config.instructions)
         SourceBatchSampler(triplets, config.batch_size, world_size=env.world_size)  # fail before loading weights
+        teacher = (_teacher(config, triplets, replace(load, device=env.device), env, dim=source.hidden_size)
+                   if config.distills else None)  # before the student loads: one model in memory at a time
         encoder = _load_pruned(source, prune, record, config.data, env, replace(load, device=env.device))
         if env.is_main:  # the run folder appears only now, after every check and the load have passed
             if start_over:
@@ -151,9 +160,10 @@ def train_to_folder(
             record.dtype = dtype_name(encoder.dtype)
             record.save(folder)
         distributed.barrier(env)
-        train_encoder(encoder, config, triplets=triplets, run_dir=folder, resume=resume, env=env)
+        train_encoder(encoder, config, triplets=triplets, run_dir=folder, resume=resume, env=env, teacher=teacher)
         if env.is_main:  # only the main rank writes outputs
-            written["encoder"] = _save_output(encoder, out, folder, config, record, overwrite=overwrite)
+            written["encoder"] = _save_output(encoder, out, folder, config, record, overwrite=overwrite,
+                                              teacher=teacher)
             if export is not None:
                 from l3prune.export import export_sentence_transformers
 
@@ -210,13 +220,26 @@ def _load_pruned(source: ModelSource, prune: PruneSpec, record: RunRecord, data,
     return encoder
 
 
+def _teacher(config: TrainConfig, triplets: Sequence[Triplet], load: LoadOptions, env: DistEnv, *,
+             dim: int) -> TeacherTable:
+    """The teacher's embeddings of the training texts (the embedding term checks the student's dimension ``dim``):
+    rank 0 computes them (or finds them cached), then every other rank reads the cache."""
+    student_dim = dim if config.distill_loss == "embedding" else None
+    table = teacher_table(config.teacher, triplets, load=load, student_dim=student_dim) if env.is_main else None
+    distributed.barrier(env)
+    return table or teacher_table(config.teacher, triplets, load=load, student_dim=student_dim)
+
+
 def _save_output(encoder: LLMEncoder, out: Path, folder: Path, config: TrainConfig, record: RunRecord, *,
-                 overwrite: bool) -> Path:
+                 overwrite: bool, teacher: TeacherTable | None = None) -> Path:
     """Save the merged encoder with its training record beside ``out``, then swap it in."""
     log = LossLog(folder, config.log_format)
     rows = log.read()
     summary = {"config": record.config, "load": record.load, "dtype": record.dtype,
-               "steps_run": rows[-1]["step"] if rows else 0, "final_loss": rows[-1]["loss"] if rows else None, "kept_layers": encoder.settings.kept_layers}
+               "steps_run": rows[-1]["step"] if rows else 0, "final_loss": rows[-1]["loss"] if rows else None,
+               "kept_layers": encoder.settings.kept_layers}
+    if teacher is not None:
+        summary["teacher"] = teacher.info
     with atomic_output(out, overwrite=overwrite, kind="folder") as partial:
         encoder.write_files(partial)
         (partial / "training.json").write_text(dumps(summary) + "\n", encoding="utf-8")
