@@ -98,6 +98,16 @@ def case(name, argv, message, **kw) -> Case:
     return Case(name, lambda models: [a(models) if callable(a) else a for a in argv], message, command=argv[0], **kw)
 
 
+USER_ST = {"st/modules.json": "[]", "st/config.json": "{}", "st/model.safetensors": b"weights"}
+
+
+def ours(folder: str) -> dict[str, str]:
+    """A folder as l3prune writes it (its manifest lists its files), plus a file the user added."""
+    manifest = json.dumps({"written_by": "l3prune", "files": ["config.json", "l3prune.json"]})
+    return {f"{folder}/config.json": "{}", f"{folder}/l3prune.json": "{}",
+            f"{folder}/.l3prune-manifest.json": manifest, f"{folder}/my_notes.txt": "mine"}
+
+
 TINY = m("tiny")
 CPU = ["--device", "cpu"]
 STS_OK = jsonl(sts_rows())
@@ -155,6 +165,22 @@ CASES = [
          "it is the current folder", files={"user.txt": "precious"}),
     case("prune-out-user-folder-overwrite", ["prune", TINY, "--num-layers", "2", "--out", "mine", "--overwrite", *CPU],
          "refusing to replace mine: it holds 2 entries (a.txt, b/)", files={"mine/a.txt": "x", "mine/b/c.txt": "y"}),
+    # a user's own sentence-transformers folder carries modules.json, but no l3prune manifest
+    case("prune-out-user-st-folder-overwrite", ["prune", TINY, "--num-layers", "2", "--out", "st", "--overwrite", *CPU],
+         "refusing to replace st: it holds 3 entries (config.json, model.safetensors, modules.json) and no l3prune "
+         "manifest", files=USER_ST),
+    case("export-out-user-st-folder-overwrite", ["export", TINY, "--out", "st", "--overwrite", *CPU],
+         "and no l3prune manifest", files=USER_ST),
+    # a folder l3prune wrote, into which the user then put a file: only l3prune's files may go
+    case("prune-out-ours-with-a-user-file", ["prune", TINY, "--num-layers", "2", "--out", "p", "--overwrite", *CPU],
+         "refusing to replace p: it holds files l3prune did not write (my_notes.txt)", files=ours("p")),
+    case("export-out-ours-with-a-user-file", ["export", TINY, "--out", "p", "--overwrite", *CPU],
+         "files l3prune did not write (my_notes.txt)", files=ours("p")),
+    case("train-out-ours-with-a-user-file", ["train", TINY, "--out", "p", "--overwrite", *CPU],
+         "files l3prune did not write (my_notes.txt)", files=ours("p")),
+    case("train-run-folder-with-a-user-file", ["train", TINY, "--out", "o", "--overwrite", *CPU],
+         "refusing to replace o.run: it holds files l3prune did not write (my_notes.txt)",
+         files={"o.run/run.json": "{}", "o.run/checkpoints/step-0000002.pt": b"PK", "o.run/my_notes.txt": "mine"}),
     case("prune-out-is-file", ["prune", TINY, "--num-layers", "2", "--out", "f", "--overwrite", *CPU],
          "is a file, but the output is a folder", files={"f": "x"}),
     case("prune-data-non-utf8", ["prune", TINY, "--config", "small", "--criterion", "l3prune", "--data", "t.jsonl",
@@ -182,7 +208,8 @@ CASES = [
          files={"r.yaml": "steps: [1,\n  lr: {\n"}),
     case("train-recipe-nan", ["train", TINY, "--recipe", "r.json", "--out", "o", *CPU], "NaN is not a valid JSON value",
          files={"r.json": '{"learning_rate": NaN}'}),
-    case("train-run-dir-user-folder", ["train", TINY, "--out", "o", "--run-dir", "mine", *CPU], "refusing to replace mine",
+    case("train-run-dir-user-folder", ["train", TINY, "--out", "o", "--run-dir", "mine", *CPU],
+         "run folder mine holds files and no run.json, so it is not an l3prune run folder",
          files={"mine/a.txt": "x"}),
     case("train-numeric-instruction", ["train", TINY, "--data", "t.jsonl", "--out", "o", *CPU],
          "t.jsonl:1: field 'instruction' must be a string, got int",

@@ -121,9 +121,11 @@ def test_existing_out_is_refused_and_overwrite_replaces(make_encoder, tmp_path):
         export_sentence_transformers(enc, out, overwrite=True)
     (out / "old.txt").unlink()
     export_sentence_transformers(enc, out, overwrite=True)  # an empty folder holds nothing to lose
-    (out / "extra.txt").write_text("x")
     export_sentence_transformers(enc, out, overwrite=True)  # an export of ours is replaced
-    assert not (out / "extra.txt").exists() and (out / "modules.json").is_file()
+    (out / "extra.txt").write_text("mine")  # ... but not once a file of the user's is in it
+    with pytest.raises(L3PruneError, match=r"files l3prune did not write \(extra.txt\)"):
+        export_sentence_transformers(enc, out, overwrite=True)
+    assert (out / "extra.txt").read_text() == "mine" and (out / "modules.json").is_file()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["st"]  # no temporary folder left behind
 
 

@@ -27,7 +27,7 @@ from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoTokeni
 from l3prune.architectures import arch_spec
 from l3prune.devices import resolve_dtype
 from l3prune.errors import L3PruneError
-from l3prune.files import atomic_output
+from l3prune.files import EVERYTHING, atomic_output
 from l3prune.layers import truncate_config
 from l3prune.settings import EncoderSettings
 
@@ -177,7 +177,7 @@ def _gguf_to_folder(gguf: Path) -> Path:
     if getattr(model, "hf_quantizer", None) is not None:
         model.hf_quantizer.remove_quantization_config(model)  # save_pretrained refuses GGUF-quantised models
     # overwrite=True: a concurrent conversion of the same file may finish first; its folder is identical.
-    with atomic_output(target, overwrite=True, kind="folder", markers=("config.json",)) as tmp:
+    with atomic_output(target, overwrite=True, kind="folder", owned=EVERYTHING) as tmp:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
     return target

@@ -26,7 +26,7 @@ from l3prune.evaluation.registry import GROUPS, Locate, build_task, shipped
 from l3prune.evaluation.selection import select_tasks
 from l3prune.loading import cache_dir
 from l3prune.resources import resource_path
-from l3prune.files import atomic_output, dumps
+from l3prune.files import EVERYTHING, atomic_output, dumps
 
 #: Items kept per task (seed 0): STS/MRPC pairs, MS MARCO documents (all 50 queries stay), Banking77
 #: test texts (also the clustering set), WikiQA queries. Banking77 classification keeps MTEB's protocol
@@ -86,7 +86,7 @@ def quick_suite_folder(folder: str | os.PathLike | None = None) -> Path:
     target = Path(folder) if folder is not None else cache_dir() / f"quick-suite-v{_VERSION}"
     if (target / "wikiqa_test.jsonl").is_file():  # written last, and the folder appears whole
         return target
-    with atomic_output(target, overwrite=True, kind="folder", markers=("wikiqa_test.jsonl",)) as tmp:
+    with atomic_output(target, overwrite=True, kind="folder", owned=EVERYTHING) as tmp:  # a cache of ours
         _write_samples(tmp)
     return target
 

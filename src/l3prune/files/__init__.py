@@ -9,12 +9,13 @@ from __future__ import annotations
 from l3prune.files.reading import (iter_csv, iter_jsonl, iter_lines, number_field, read_text, require_input_file,
                                    string_field)
 from l3prune.files.strict_json import dumps, loads_strict, reject_nan_constant
-from l3prune.files.writing import (FOLDER_MARKERS, OLD_TAG, OVERWRITE_HINT, TEMP_TAG, already_exists, atomic_output,
-                                   check_output, clean_stale, glob_escape, temp_sibling, write_json, write_text)
+from l3prune.files.writing import (EVERYTHING, MANIFEST, OLD_TAG, OVERWRITE_HINT, TEMP_TAG, already_exists,
+                                   atomic_output, check_output, clean_stale, foreign_files, glob_escape, temp_sibling,
+                                   write_json, write_text)
 
 __all__ = [
-    "FOLDER_MARKERS", "OLD_TAG", "OVERWRITE_HINT", "TEMP_TAG", "already_exists", "atomic_output", "check_output",
-    "clean_stale", "dumps", "glob_escape", "iter_csv", "iter_jsonl", "iter_lines", "loads_strict", "number_field",
+    "EVERYTHING", "MANIFEST", "OLD_TAG", "OVERWRITE_HINT", "TEMP_TAG", "already_exists", "atomic_output",
+    "check_output", "clean_stale", "dumps", "foreign_files", "glob_escape", "iter_csv", "iter_jsonl", "iter_lines", "loads_strict", "number_field",
     "read_text", "reject_nan_constant", "require_input_file", "string_field", "temp_sibling", "write_json",
     "write_text",
 ]

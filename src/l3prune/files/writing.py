@@ -2,10 +2,12 @@
 
 The rules (one place, so no command can lose a user's data):
 
-* An existing output is replaced only with ``overwrite=True``, and only when l3prune wrote it: a folder
-  that carries one of its marker files (``l3prune.json``, an export's ``modules.json``, a run's
-  ``run.json``), or a single file of the kind being written (same suffix and, for binary formats,
-  the same signature). Anything else is an error that names the path and what is in it.
+* An existing output is replaced only with ``overwrite=True``, and only when l3prune wrote all of it: a
+  folder whose every file is listed in the manifest l3prune wrote into it (``.l3prune-manifest.json``; a run
+  folder, written step by step, instead holds only the names a run writes), or a single file of the kind
+  being written (same suffix and, for binary formats, the same signature). A folder with a file l3prune did
+  not write (a user's own sentence-transformers folder, a note dropped into an output) is refused, naming the
+  files, and nothing changes.
 * Never the current folder, one of its parents, the home folder or ``/``.
 * The new output is written to a temporary sibling and swapped in at the end, so a crash or a kill
   midway leaves the old output intact. Temporary names follow one scheme,
@@ -17,6 +19,7 @@ Library messages name the Python parameter (``overwrite=True``); the CLI maps it
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import json
 import os
 import shutil
@@ -29,8 +32,12 @@ from l3prune.files.strict_json import dumps
 
 TEMP_TAG = ".l3prune-tmp-"
 OLD_TAG = ".l3prune-old-"
-#: Files whose presence shows that l3prune wrote a folder (encoder/export, training run, quick-suite sample).
-FOLDER_MARKERS = ("l3prune.json", "modules.json")
+#: The list of the files l3prune wrote into a folder, written last; a folder without it is not l3prune's.
+MANIFEST = ".l3prune-manifest.json"
+#: For folders that are l3prune's own whatever they hold (its caches): every name.
+EVERYTHING = ("*",)
+#: A dead writer's temporary files, which a later run cleans up.
+_LEFTOVERS = (f"*{TEMP_TAG}*", f"*{OLD_TAG}*")
 OVERWRITE_HINT = "overwrite=True"
 #: Leading bytes of the binary formats l3prune writes; a file of that suffix without them is not ours.
 _SIGNATURES = {".npy": b"\x93NUMPY", ".png": b"\x89PNG\r\n\x1a\n", ".pt": b"PK\x03\x04"}
@@ -87,11 +94,40 @@ def _check_parent(path: Path) -> None:
             return
 
 
+def written_files(folder: Path) -> list[str]:
+    """Every file below ``folder`` (relative, with ``/``), the manifest itself excepted."""
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")
+                  if (p.is_file() or p.is_symlink()) and p.name != MANIFEST)
+
+
+def write_manifest(folder: Path) -> None:
+    """Record the files l3prune wrote into ``folder`` (called once they are all there)."""
+    (folder / MANIFEST).write_text(dumps({"written_by": "l3prune", "files": written_files(folder)}) + "\n",
+                                   encoding="utf-8")
+
+
+def foreign_files(folder: Path, owned: Sequence[str] | None = None) -> list[str] | None:
+    """The files in ``folder`` that l3prune did not write; None when it holds no manifest at all.
+
+    ``owned`` (name patterns) replaces the manifest for folders written step by step, such as a run folder.
+    """
+    files = written_files(folder)
+    if owned is not None:
+        patterns = (*owned, *_LEFTOVERS)
+        return [f for f in files if not any(fnmatch.fnmatchcase(f, pattern) for pattern in patterns)]
+    try:
+        listed = set(json.loads((folder / MANIFEST).read_text(encoding="utf-8"))["files"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return [f for f in files if f not in listed and not any(fnmatch.fnmatchcase(f, p) for p in _LEFTOVERS)]
+
+
 def check_output(path: str | os.PathLike, *, overwrite: bool = False, kind: str = "file",
-                 markers: Sequence[str] = FOLDER_MARKERS) -> Path:
+                 owned: Sequence[str] | None = None) -> Path:
     """Fail now, before any work, if writing ``path`` would break the rules above; return it as a Path.
 
-    ``kind`` is ``"file"`` or ``"folder"``; ``markers`` are the file names that prove a folder is ours.
+    ``kind`` is ``"file"`` or ``"folder"``; ``owned`` (name patterns) says which files a folder written step by
+    step may hold (default: those its manifest lists).
     """
     if kind not in ("file", "folder"):
         raise ValueError(f"kind must be 'file' or 'folder', got {kind!r}")
@@ -119,11 +155,18 @@ def check_output(path: str | os.PathLike, *, overwrite: bool = False, kind: str 
         raise L3PruneError(f"{path} is {what}, but the output is a folder; choose another path")
     if not overwrite:
         raise already_exists(path)
-    if any(path.iterdir()) and not any((path / name).is_file() for name in markers):
+    if not any(path.iterdir()):
+        return path
+    foreign = foreign_files(path, owned)
+    if foreign is None:
         raise L3PruneError(
-            f"refusing to replace {path}: it holds {_describe(path)} and no {' or '.join(markers)}, so l3prune "
-            "did not write it; choose another path or remove it yourself"
+            f"refusing to replace {path}: it holds {_describe(path)} and no l3prune manifest ({MANIFEST}), so "
+            "l3prune did not write it (or an older l3prune did); choose another path or remove it yourself"
         )
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+        raise L3PruneError(f"refusing to replace {path}: it holds files l3prune did not write ({shown}); move them "
+                           "out or choose another path; nothing was changed")
     return path
 
 
@@ -168,13 +211,14 @@ def glob_escape(text: str) -> str:
 
 @contextlib.contextmanager
 def atomic_output(path: str | os.PathLike, *, overwrite: bool = False, kind: str = "file",
-                  markers: Sequence[str] = FOLDER_MARKERS) -> Iterator[Path]:
+                  owned: Sequence[str] | None = None) -> Iterator[Path]:
     """Yield a temporary sibling to write into; on success it replaces ``path``, on error it is removed.
 
-    ``kind="folder"`` yields an empty, existing folder; ``kind="file"`` a path with the target's suffix.
-    The rules of :func:`check_output` are applied first, so nothing is written when they refuse.
+    ``kind="folder"`` yields an empty, existing folder, whose manifest is written once the caller is done;
+    ``kind="file"`` a path with the target's suffix. The rules of :func:`check_output` are applied first, so
+    nothing is written when they refuse.
     """
-    path = check_output(path, overwrite=overwrite, kind=kind, markers=markers)
+    path = check_output(path, overwrite=overwrite, kind=kind, owned=owned)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         clean_stale(path)
@@ -188,14 +232,16 @@ def atomic_output(path: str | os.PathLike, *, overwrite: bool = False, kind: str
         yield tmp
         if kind == "file" and not tmp.exists():
             raise RuntimeError(f"nothing was written to the temporary file {tmp}")
-        _swap(tmp, path, overwrite=overwrite, kind=kind, markers=markers)
+        if kind == "folder":
+            write_manifest(tmp)
+        _swap(tmp, path, overwrite=overwrite, kind=kind, owned=owned)
     finally:
         _remove(tmp)
 
 
-def _swap(tmp: Path, path: Path, *, overwrite: bool, kind: str, markers: Sequence[str]) -> None:
+def _swap(tmp: Path, path: Path, *, overwrite: bool, kind: str, owned: Sequence[str] | None) -> None:
     """Move ``tmp`` to ``path``: one atomic rename for a file; for a folder, old aside, new in, old removed."""
-    check_output(path, overwrite=overwrite, kind=kind, markers=markers)  # the target may have changed meanwhile
+    check_output(path, overwrite=overwrite, kind=kind, owned=owned)  # the target may have changed meanwhile
     if kind == "file" or not path.exists():
         os.replace(tmp, path)
         return

@@ -21,7 +21,7 @@ from l3prune.data import SourceBatchSampler, Triplet, load_triplets
 from l3prune.devices import dtype_name
 from l3prune.encoder import LLMEncoder
 from l3prune.errors import L3PruneError
-from l3prune.files import OVERWRITE_HINT, atomic_output, check_output, dumps
+from l3prune.files import EVERYTHING, OVERWRITE_HINT, atomic_output, check_output, dumps
 from l3prune.layers import PruneSpec
 from l3prune.loading import ModelSource, resolve
 from l3prune.pruning import load_pruned
@@ -131,7 +131,7 @@ def train_to_folder(
     prune = prune or PruneSpec()
     out = check_output(out, overwrite=overwrite, kind="folder")
     folder = Path(run_dir).expanduser() if run_dir is not None else out.with_name(out.name + ".run")
-    check_output(folder, overwrite=True, kind="folder", markers=(RUN_FILE,))  # a run folder must be one of ours
+    _check_run_folder_is_ours(folder, overwrite=overwrite)
     if export is not None and Path(export).expanduser().resolve() == out.resolve():
         raise L3PruneError(f"the export and output paths name the same folder ({out}); give the export its own folder")
     source = model if isinstance(model, ModelSource) else resolve(model)
@@ -174,6 +174,22 @@ def train_to_folder(
     finally:
         distributed.teardown(env)
     return written
+
+
+#: What a run folder holds: the record, the loss log and curve, the checkpoints (``--overwrite`` replaces only these).
+RUN_FOLDER_FILES = (RUN_FILE, "train_log.jsonl", "train_log.csv", "train_loss.png", "checkpoints/step-*.pt")
+
+
+def _check_run_folder_is_ours(folder: Path, *, overwrite: bool) -> None:
+    """A run folder may be reused (``resume``) or started over (``overwrite``) only if it is a run's: with
+    ``overwrite``, it must hold nothing but what a run writes, since all of it goes."""
+    if overwrite:
+        check_output(folder, overwrite=True, kind="folder", owned=RUN_FOLDER_FILES)
+    elif folder.is_dir() and any(folder.iterdir()) and not (folder / RUN_FILE).is_file():
+        raise L3PruneError(f"run folder {folder} holds files and no {RUN_FILE}, so it is not an l3prune run folder; "
+                           "choose another run folder (run_dir) or remove it yourself")
+    else:
+        check_output(folder, overwrite=True, kind="folder", owned=EVERYTHING)  # a usable, writable place
 
 
 def _check_run_folder(folder: Path, record: RunRecord, *, resume: bool, overwrite: bool) -> tuple[RunRecord, bool]:

@@ -133,9 +133,9 @@ def triplet_texts(triplets: Sequence[Triplet]) -> tuple[list[TextKey], np.ndarra
 
 def cache_key(teacher: Teacher, texts: Sequence[TextKey]) -> str:
     """What the teacher's embeddings depend on: the teacher, the texts with their instructions, max length, dtype."""
-    digest = hashlib.sha256(json.dumps(teacher.describe(), sort_keys=True).encode())
+    digest = hashlib.sha256(dumps(teacher.describe(), indent=None).encode())
     for instruction, text in texts:
-        digest.update(json.dumps([instruction, text]).encode() + b"\n")
+        digest.update(dumps([instruction, text], indent=None).encode() + b"\n")
     return digest.hexdigest()[:24]
 
 
