@@ -383,6 +383,25 @@ def test_a_malicious_pickle_is_refused_without_running(models, tmp_path, capsys)
     assert not marker.exists() and not (tmp_path / "st").exists()
 
 
+def test_outputs_never_carry_the_inputs_auto_map_and_are_readable_as_the_umask_allows(models, tmp_path):
+    """An export loaded with trust_remote_code=True would otherwise import a .py file dropped beside it."""
+    known = tmp_path / "known"
+    shutil.copytree(models["tiny"], known)
+    config = json.loads((known / "config.json").read_text())
+    config["auto_map"] = {"AutoConfig": "evil.EvilConfig", "AutoModel": "evil.EvilModel"}
+    (known / "config.json").write_text(json.dumps(config))
+    for command in (["prune", str(known), "--num-layers", "2"], ["export", str(known)],
+                    ["train", str(known), "--num-layers", "2", "--steps", "1", "--batch-size", "4", "--data",
+                     str(tmp_path / "t.jsonl")]):
+        (tmp_path / "t.jsonl").write_text(jsonl(triplet_rows()))
+        out = tmp_path / command[0]
+        assert main([*command, "--out", str(out), "--device", "cpu"]) == 0
+        assert "auto_map" not in json.loads((out / "config.json").read_text()), command[0]
+        umask = os.umask(0)
+        os.umask(umask)
+        assert all((f.stat().st_mode & 0o777) == 0o666 & ~umask for f in out.rglob("*") if f.is_file()), command[0]
+
+
 def test_auto_map_code_in_a_model_folder_is_never_imported(models, tmp_path, capsys):
     marker = tmp_path / MARKER
     code = f"import pathlib\npathlib.Path({str(marker)!r}).touch()\n"

@@ -251,6 +251,9 @@ class LLMEncoder(nn.Module):
     def write_files(self, folder: Path) -> None:
         """The folder's contents, written into ``folder`` as is; :meth:`save` is the checked, atomic way."""
         self.settings.dtype = dtype_name(self.dtype)
+        # An input's auto_map would tell a loader with trust_remote_code=True to import a .py file beside the
+        # weights; l3prune never uses one, so it never writes one.
+        vars(self.model.config).pop("auto_map", None)
         self.model.save_pretrained(folder)  # transformers 5 writes safetensors only
         self.tokenizer.save_pretrained(folder)
         self.settings.write(folder)

@@ -94,6 +94,16 @@ def _check_parent(path: Path) -> None:
             return
 
 
+def _readable_as_umask_allows(folder: Path) -> None:
+    """Give every file the mode a plain ``open`` would (0666 less the umask): some writers (safetensors) make
+    their files 0600, and a model folder shared with others would be unreadable to them."""
+    umask = os.umask(0)
+    os.umask(umask)
+    for file in folder.rglob("*"):
+        if file.is_file() and not file.is_symlink():
+            file.chmod(0o666 & ~umask)
+
+
 def written_files(folder: Path) -> list[str]:
     """Every file below ``folder`` (relative, with ``/``), the manifest itself excepted."""
     return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")
@@ -233,6 +243,7 @@ def atomic_output(path: str | os.PathLike, *, overwrite: bool = False, kind: str
         if kind == "file" and not tmp.exists():
             raise RuntimeError(f"nothing was written to the temporary file {tmp}")
         if kind == "folder":
+            _readable_as_umask_allows(tmp)
             write_manifest(tmp)
         _swap(tmp, path, overwrite=overwrite, kind=kind, owned=owned)
     finally:
