@@ -33,6 +33,18 @@ def test_each_command_has_help(command, capsys):
     assert exit_.value.code == 0 and "MODEL" in capsys.readouterr().out.upper()
 
 
+def test_info_prints_the_pruning_as_words_and_every_option_has_help(saved, tmp_path, capsys):
+    assert main(["prune", str(saved), "--num-layers", "2", "--out", str(tmp_path / "p"), "--device", "cpu"]) == 0
+    capsys.readouterr()
+    assert main(["info", str(tmp_path / "p"), "--device", "cpu"]) == 0
+    line = next(l for l in capsys.readouterr().out.splitlines() if l.strip().startswith("pruning:"))
+    assert line.split(":", 1)[1].strip() == "last: first 2 of 4 layers"
+    for command in COMMANDS:
+        parser = build_parser()._subparsers._group_actions[0].choices[command]
+        silent = [a.option_strings for a in parser._actions if a.option_strings and not a.help]
+        assert not silent, (command, silent)
+
+
 def test_info_reports_layers_and_parameters(saved, capsys):
     assert main(["info", str(saved), "--json", "--device", "cpu"]) == 0
     info = json.loads(capsys.readouterr().out)

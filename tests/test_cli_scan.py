@@ -53,6 +53,13 @@ def test_scan_writes_the_profile(saved, tmp_path, capsys):
     assert out.with_suffix(".csv").is_file() and out.with_suffix(".png").is_file()
 
 
+def test_scan_out_naming_the_json_file_writes_beside_it_not_a_double_suffix(saved, tmp_path):
+    data = write_triplets(tmp_path / "t.jsonl", 8)
+    assert main(["scan", str(saved), "--data", str(data), "--num-batches", "1", "--batch-size", "4",
+                 "--out", str(tmp_path / "prof.json"), "--device", "cpu"]) == 0
+    assert sorted(p.name for p in tmp_path.glob("prof*")) == ["prof.csv", "prof.json", "prof.png"]
+
+
 def test_scan_with_fewer_triplets_than_a_batch(saved, tmp_path, capsys):
     data = write_triplets(tmp_path / "t.jsonl", 5)
     err = run_error(["scan", str(saved), "--data", str(data), "--batch-size", "8", "--out", str(tmp_path / "x")], capsys)

@@ -126,6 +126,8 @@ def cmd_info(args: argparse.Namespace) -> None:
     for key, value in info.items():
         if key == "parameters":
             value = f"{value:,}"
+        elif key == "pruning":  # {"criterion": ..., "reason": ...}, or {} for a model nobody pruned
+            value = f"{value.get('criterion')}: {value.get('reason') or 'no reason given'}" if value else "none"
         print(f"{key:>16}: {value}")
 
 
@@ -184,7 +186,7 @@ def _build_encode(sub) -> None:
     p.add_argument("--input", required=True, help=".txt (one text per line) or .jsonl with 'text' and optional 'instruction'")
     p.add_argument("--output", required=True, help="output .npy file")
     p.add_argument("--instruction", help="instruction for every text (attended to, not pooled)")
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--batch-size", type=int, default=32, help="texts per forward pass (default: 32)")
     p.add_argument("--normalize", action="store_true", help="L2-normalise the embeddings")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     p.set_defaults(func=cmd_encode)
@@ -364,7 +366,7 @@ def _build_eval(sub) -> None:
     p.add_argument("--quick", action="store_true",
                    help="fixed seeded subsamples of the shipped tasks (minutes on CPU, for side-by-side comparisons; "
                         "published MTEB figures need the full suite)")
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--batch-size", type=int, default=32, help="texts per forward pass (default: 32)")
     p.add_argument("--out", help="write the results as JSON here")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     p.add_argument("--resume", action="store_true",

@@ -95,11 +95,14 @@ class LayerProfile:
 
 
 def profile_paths(target: str | os.PathLike, *, overwrite: bool = False) -> dict[str, Path]:
-    """The JSON/CSV/PNG paths of a profile saved at ``target`` (a prefix, or a folder), each checked as an output."""
+    """The JSON/CSV/PNG paths of a profile saved at ``target`` (a prefix, one of the three files, or a folder), each
+    checked as an output."""
     text = str(target)
     prefix = Path(target).expanduser()
     if text.endswith(("/", os.sep)) or prefix.is_dir():
         prefix = prefix / PROFILE_NAME
+    elif prefix.suffix.lower() in (".json", ".csv", ".png"):  # `--out prof.json` means the prefix prof
+        prefix = prefix.with_suffix("")
     paths = {ext: prefix.with_name(f"{prefix.name}.{ext}") for ext in ("json", "csv", "png")}
     for path in paths.values():
         check_output(path, overwrite=overwrite)

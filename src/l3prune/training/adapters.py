@@ -7,6 +7,7 @@ plain transformers model that loads without peft and without the original checkp
 from __future__ import annotations
 
 import logging
+import warnings
 
 import torch
 from torch import nn
@@ -47,7 +48,9 @@ def prepare_trainable(encoder: LLMEncoder, config: TrainConfig) -> list[nn.Param
                                f"such as {sorted(n for n in present if n.endswith('proj'))}")
         lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
                           target_modules=targets, bias="none")
-        encoder.model = get_peft_model(encoder.model, lora)  # adapters in fp32 even on bf16 weights
+        with warnings.catch_warnings():  # peft reads transformers' deprecated is_gradient_checkpointing: not ours to fix
+            warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+            encoder.model = get_peft_model(encoder.model, lora)  # adapters in fp32 even on bf16 weights
         use_packed_dropout(encoder.model)  # torch.bernoulli_ was 27% of a CPU step (see dropout.py)
     params = [p for p in encoder.model.parameters() if p.requires_grad]
     total = sum(p.numel() for p in encoder.model.parameters())
