@@ -59,7 +59,8 @@ class Row:
 
 #: The rows, most important first. ``full`` as a teacher means the retrained full model of ``--teacher-folder``.
 ROWS = [
-    Row("minilm-sim-7", 7, "minilm"),
+    Row("minilm-sim-7", 7, "minilm"),  # SmolLM2's L3Prune small
+    Row("minilm-sim-8", 8, "minilm"),  # Gemma-3's L3Prune small
     Row("minilm-only-7", 7, "minilm", distill_only=True),
     Row("full-emb-7", 7, "full", loss="embedding"),
     Row("full-sim-7", 7, "full"),

@@ -46,6 +46,21 @@ def models(tmp_path_factory) -> dict[str, Path]:
     pickled.mkdir()
     shutil.copy(tiny / "config.json", pickled / "config.json")
     (pickled / "pytorch_model.bin").write_bytes(b"not even a pickle")
+    no_layer_count = root / "no_layer_count"  # transformers then assumes its default of 32 layers
+    shutil.copytree(tiny, no_layer_count)
+    config = json.loads((tiny / "config.json").read_text())
+    (no_layer_count / "config.json").write_text(json.dumps({k: v for k, v in config.items() if k != "num_hidden_layers"}))
+    more_layers = root / "more_layers"
+    shutil.copytree(tiny, more_layers)
+    (more_layers / "config.json").write_text(json.dumps({**config, "num_hidden_layers": 6}))
+    nan_eps = root / "nan_eps"
+    shutil.copytree(tiny, nan_eps)
+    (nan_eps / "config.json").write_text(json.dumps({**config, "rms_norm_eps": float("nan")}))
+    nan_weights = root / "nan_weights"
+    broken_encoder = tiny_encoder(num_layers=4)
+    with torch.no_grad():
+        broken_encoder.model.norm.weight[0] = float("nan")
+    broken_encoder.save(nan_weights)
     st = root / "st_custom"
     st.mkdir()
     (st / "modules.json").write_text(json.dumps([{"idx": 0, "name": "0", "path": "", "type": "evil.Module"}]))
@@ -96,6 +111,13 @@ def m(name: str) -> Callable[[dict[str, Path]], str]:
 def case(name, argv, message, **kw) -> Case:
     """``argv`` items that are callables get the models dict (for model paths)."""
     return Case(name, lambda models: [a(models) if callable(a) else a for a in argv], message, command=argv[0], **kw)
+
+
+def retrieval(*, corpus: str = '{"_id": "d1", "text": "doc"}\n', queries: str = '{"_id": "q1", "text": "q"}\n',
+              qrels: str | None = None, doc: str = "d1") -> dict[str, str]:
+    """A BEIR-layout retrieval folder ``r/`` with one part replaced."""
+    qrels = qrels or f"query-id\tcorpus-id\tscore\nq1\t{doc}\t1\n"
+    return {"r/corpus.jsonl": corpus, "r/queries.jsonl": queries, "r/qrels/test.tsv": qrels}
 
 
 USER_ST = {"st/modules.json": "[]", "st/config.json": "{}", "st/model.safetensors": b"weights"}
@@ -257,6 +279,38 @@ CASES = [
          files={"r/corpus.jsonl": '{"_id": "d1", "text": "doc"}\n', "r/queries.jsonl": '{"_id": "q1", "text": ""}\n',
                 "r/qrels/test.tsv": "query-id\tcorpus-id\tscore\nq1\td1\t1\n"}),
     case("eval-dev-null-task", ["eval", TINY, "--tasks", f"sts:{os.devnull}", *CPU], "not a regular file"),
+    # ------------------------------------------------------------------ wrong answers that used to exit 0
+    case("eval-duplicate-corpus-id", ["eval", TINY, "--tasks", "retrieval:r", *CPU],
+         "corpus.jsonl:2: document _id 'd1' repeats (first at r/corpus.jsonl:1",
+         files=retrieval(corpus='{"_id": "d1", "text": "doc"}\n{"_id": "d1", "text": "other"}\n')),
+    case("eval-int-and-string-id-collide", ["eval", TINY, "--tasks", "retrieval:r", *CPU], "document _id '1' repeats",
+         files=retrieval(corpus='{"_id": 1, "text": "doc"}\n{"_id": "1", "text": "other"}\n', doc="1")),
+    case("eval-duplicate-query-id", ["eval", TINY, "--tasks", "retrieval:r", *CPU], "query _id 'q1' repeats",
+         files=retrieval(queries='{"_id": "q1", "text": "a"}\n{"_id": "q1", "text": "b"}\n')),
+    case("eval-duplicate-qrels-line", ["eval", TINY, "--tasks", "retrieval:r", *CPU],
+         "test.tsv:3: query 'q1' and document 'd1' are judged again (first at line 2)",
+         files=retrieval(qrels="query-id\tcorpus-id\tscore\nq1\td1\t1\nq1\td1\t0\n")),
+    case("eval-fractional-grade", ["eval", TINY, "--tasks", "retrieval:r", *CPU],
+         "test.tsv:2: relevance '0.9' is not an integer grade",
+         files=retrieval(qrels="query-id\tcorpus-id\tscore\nq1\td1\t0.9\n")),
+    case("eval-minilm-num-layers", ["eval", "minilm", "--num-layers", "2", *CPU],
+         "--num-layers applies to l3prune encoders, but minilm is a sentence-transformers model"),
+    case("eval-minilm-pooling", ["eval", "minilm", "--pooling", "last_token", *CPU], "--pooling applies"),
+    case("info-config-without-layer-count", ["info", m("no_layer_count"), *CPU],
+         "weights the config asks for are not in the checkpoint"),
+    case("info-config-claims-more-layers", ["info", m("more_layers"), *CPU], "num_hidden_layers missing or larger"),
+    case("encode-nan-weights", ["encode", m("nan_weights"), "--input", "in.txt", "--output", "o.npy", *CPU],
+         "non-finite embeddings (NaN or inf) for 1 of 1 texts", files={"in.txt": "a text\n"}),
+    case("encode-nan-rms-norm-eps", ["encode", m("nan_eps"), "--input", "in.txt", "--output", "o.npy", *CPU],
+         "rms_norm_eps", files={"in.txt": "a text\n"}),
+    case("encode-unknown-suffix", ["encode", TINY, "--input", "in.md", "--output", "o.npy", *CPU],
+         "has the suffix '.md'", files={"in.md": "# a title\n"}),
+    case("encode-json-not-a-list", ["encode", TINY, "--input", "in.json", "--output", "o.npy", *CPU],
+         "a .json input must hold a list", files={"in.json": '{"text": "a"}'}),
+    case("encode-csv-without-text-column", ["encode", TINY, "--input", "in.csv", "--output", "o.npy", *CPU],
+         'no "text" column', files={"in.csv": "sentence\nhello\n"}),
+    case("encode-non-utf8-reports-its-line", ["encode", TINY, "--input", "in.txt", "--output", "o.npy", *CPU],
+         "in.txt:3: not UTF-8", files={"in.txt": b"one\ntwo\n" + NON_UTF8}),
 ]
 
 

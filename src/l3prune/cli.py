@@ -180,10 +180,11 @@ def _build_info(sub) -> None:
 
 def _build_encode(sub) -> None:
     p = sub.add_parser("encode", help="embed a text file into a .npy matrix",
-                       description="Embed every line of a .txt file (or the 'text' field of a .jsonl file) into a "
-                                   ".npy matrix, streaming in chunks.")
+                       description="Embed every line of a .txt file (or the 'text' of each .jsonl/.json entry or .csv "
+                                   "row) into a .npy matrix, streaming in chunks.")
     add_model_args(p)
-    p.add_argument("--input", required=True, help=".txt (one text per line) or .jsonl with 'text' and optional 'instruction'")
+    p.add_argument("--input", required=True, help=".txt (one text per line), .jsonl/.ndjson or .json with 'text' and "
+                                                   "optional 'instruction', or .csv/.tsv with a 'text' column")
     p.add_argument("--output", required=True, help="output .npy file")
     p.add_argument("--instruction", help="instruction for every text (attended to, not pooled)")
     p.add_argument("--batch-size", type=int, default=32, help="texts per forward pass (default: 32)")
@@ -320,6 +321,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
     check_tasks(tasks)  # bad data fails before the model loads
     is_st_folder = (Path(args.model) / "modules.json").is_file() and not (Path(args.model) / "l3prune.json").is_file()
     if args.model in BASELINES or is_st_folder:
+        _refuse_llm_flags(args)
         encoder, info = SentenceTransformerEncoder(args.model, device=args.device), {"kind": "sentence-transformers"}
     else:
         llm = load_encoder(args)
@@ -332,6 +334,20 @@ def cmd_eval(args: argparse.Namespace) -> None:
     if args.out:
         print(f"wrote {write_results(results, args.out, overwrite=args.overwrite)}")
         progress.unlink(missing_ok=True)
+
+
+def _refuse_llm_flags(args: argparse.Namespace) -> None:
+    """A stock sentence-transformers model is evaluated as it is: flags that would prune or re-pool an l3prune
+    encoder do not apply, and are refused rather than silently ignored."""
+    given = [flag for flag, value in (("--num-layers", args.num_layers), ("--drop-fraction", args.drop_fraction),
+                                      ("--pooling", args.pooling), ("--max-length", args.max_length))
+             if value is not None]
+    if args.dtype not in (None, "auto"):
+        given.append("--dtype")
+    if given:
+        raise L3PruneError(f"{', '.join(given)} appl{'ies' if len(given) == 1 else 'y'} to l3prune encoders, but "
+                           f"{args.model} is a sentence-transformers model, evaluated as it is; drop "
+                           f"{'it' if len(given) == 1 else 'them'}")
 
 
 def _eval_progress_file(args: argparse.Namespace) -> Path | None:

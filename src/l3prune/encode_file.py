@@ -1,6 +1,7 @@
 """Encode a text file into a .npy matrix in chunks, so memory stays flat for millions of lines.
 
-Input: ``.txt`` (one text per line) or ``.jsonl`` (``{"text": ..., "instruction": ...}`` per line).
+Input: ``.txt`` (one text per line), ``.jsonl``/``.ndjson`` (``{"text": ..., "instruction": ...}`` per line), ``.json``
+(a list of texts or such objects) or ``.csv``/``.tsv`` (a ``text`` column, optionally ``instruction``).
 The output is written beside the target and swapped in only when every row is in place.
 """
 
@@ -18,29 +19,62 @@ from tqdm.auto import tqdm
 from l3prune.encoder import LLMEncoder
 from l3prune.errors import L3PruneError
 from l3prune.files import atomic_output, check_output
-from l3prune.files import iter_jsonl, iter_lines, string_field
+from l3prune.files import iter_csv, iter_jsonl, iter_lines, loads_strict, read_text, string_field
 
 logger = logging.getLogger(__name__)
 ROW_DTYPE = np.dtype("<f4")
 
 
+#: Input formats by suffix (case-insensitive): what a file of each holds.
+INPUT_FORMATS = {".txt": "lines", ".text": "lines", "": "lines", ".jsonl": "jsonl", ".ndjson": "jsonl",
+                 ".json": "json", ".csv": "csv", ".tsv": "csv"}
+
+
+def _row_input(row, where: str, *, empty_instruction_is_none: bool = False) -> tuple[str | None, str]:
+    """(instruction, text) of one JSON object or CSV row with a ``text`` and an optional ``instruction`` (a CSV
+    row without one has an empty cell)."""
+    if isinstance(row, str):  # a .json list may hold plain strings
+        if not row.strip():
+            raise L3PruneError(f"{where}: empty text; remove it or give it content")
+        return None, row
+    if not isinstance(row, dict):
+        raise L3PruneError(f'{where}: expected a JSON object with a string field "text"')
+    instruction = row.get("instruction")
+    if empty_instruction_is_none and instruction == "":
+        instruction = None
+    if instruction is not None:
+        instruction = string_field(row, "instruction", where)
+    return instruction, string_field(row, "text", where)
+
+
 def read_inputs(path: str | os.PathLike) -> Iterator[tuple[str | None, str]]:
-    """Yield (instruction, text) per line, failing with file:line on an empty, mistyped or malformed line."""
+    """Yield (instruction, text) per text, read by the file's format (``INPUT_FORMATS``), failing with file:line on
+    an empty, mistyped or malformed entry: a JSON or CSV file is never embedded as if it were plain lines."""
     path = Path(path)
-    if path.suffix == ".jsonl":
+    kind = INPUT_FORMATS.get(path.suffix.lower())
+    if kind is None:
+        raise L3PruneError(f"input file {path} has the suffix {path.suffix!r}; give a .txt file (one text a line), "
+                           ".jsonl/.ndjson (one object with \"text\" a line), .json (a list of texts or objects) or "
+                           ".csv/.tsv (with a \"text\" column)")
+    if kind == "jsonl":
         for where, row in iter_jsonl(path, "input file"):
-            if not isinstance(row, dict):
-                raise L3PruneError(f'{where}: expected a JSON object with a string field "text"')
-            text = string_field(row, "text", where)
-            instruction = row.get("instruction")
-            if instruction is not None:
-                instruction = string_field(row, "instruction", where)
-            yield instruction, text
-        return
-    for lineno, line in iter_lines(path, "input file"):
-        if not line.strip():
-            raise L3PruneError(f"{path}:{lineno}: empty text; remove the line or give it content")
-        yield None, line
+            yield _row_input(row, where)
+    elif kind == "json":
+        rows = loads_strict(read_text(path, "input file"), str(path))
+        if not isinstance(rows, list):
+            raise L3PruneError(f"{path}: a .json input must hold a list of texts or of objects with \"text\"")
+        for i, row in enumerate(rows):
+            yield _row_input(row, f"{path}[{i}]")
+    elif kind == "csv":
+        for where, row in iter_csv(path, "input file"):
+            if "text" not in row:
+                raise L3PruneError(f'{path}: no "text" column (columns: {sorted(row)}); name the column of texts "text"')
+            yield _row_input(row, where, empty_instruction_is_none=True)
+    else:
+        for lineno, line in iter_lines(path, "input file"):
+            if not line.strip():
+                raise L3PruneError(f"{path}:{lineno}: empty text; remove the line or give it content")
+            yield None, line
 
 
 def count_inputs(path: str | os.PathLike) -> int:

@@ -237,6 +237,12 @@ class LLMEncoder(nn.Module):
             features = self.collator.collate([ids[i] for i in idx], [instructions[i] for i in idx])
             out[torch.from_numpy(idx)] = self(features).float().cpu()
         self.train(was_training)
+        bad = ~torch.isfinite(out).all(dim=1)  # (n,)
+        if bool(bad.any()):
+            where = self.source.location if self.source is not None else self.settings.base_model
+            raise L3PruneError(f"the model gave non-finite embeddings (NaN or inf) for {int(bad.sum())} of {len(texts)} "
+                               f"texts: a weight or a config value (e.g. rms_norm_eps) of {where} is not finite; "
+                               "check or replace the model files")
         if normalize:
             out = torch.nn.functional.normalize(out, dim=-1)
         return out.numpy() if convert_to == "numpy" else out

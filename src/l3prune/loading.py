@@ -236,9 +236,10 @@ def load_base_model(
     finally:
         report_logger.setLevel(level)
     missing = [k for k in info.get("missing_keys", ()) if not k.startswith("lm_head")]
-    if missing:
-        logger.warning("%s: %d weights were not in the checkpoint and are randomly initialised, e.g. %s",
-                       source.reference, len(missing), sorted(missing)[:3])
+    if missing:  # they would be random: an encoder that silently embeds with noise
+        raise L3PruneError(f"{source.reference}: {len(missing)} weights the config asks for are not in the checkpoint "
+                           f"(e.g. {', '.join(sorted(missing)[:3])}); its config.json does not match its weights "
+                           "(e.g. num_hidden_layers missing or larger than the layers saved): fix config.json")
     return model.to(device).eval()
 
 

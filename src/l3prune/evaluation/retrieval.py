@@ -54,6 +54,7 @@ def read_qrels(path: str | Path) -> dict[str, dict[str, int]]:
     """
     p = require_file(path, "qrels file")
     qrels: dict[str, dict[str, int]] = {}
+    first_line: dict[tuple[str, str], int] = {}
     for lineno, line in iter_lines(p, "qrels file"):
         fields = line.split("\t") if "\t" in line else line.split()
         if not fields or not "".join(fields).strip():
@@ -70,10 +71,15 @@ def read_qrels(path: str | Path) -> dict[str, dict[str, int]]:
             if lineno == 1:
                 continue  # header line
             raise L3PruneError(f"{p}:{lineno}: relevance {grade!r} is not a number") from None
-        if not math.isfinite(number):
-            raise L3PruneError(f"{p}:{lineno}: relevance {grade!r} is not a finite number")
-        value = int(number)
-        qrels.setdefault(qid.strip(), {})[did.strip()] = value
+        if not math.isfinite(number) or number != int(number):
+            raise L3PruneError(f"{p}:{lineno}: relevance {grade!r} is not an integer grade (0, 1, 2, ...); "
+                               "qrels hold graded judgements, as MTEB reads them")
+        judged = qrels.setdefault(qid.strip(), {})
+        if did.strip() in judged:
+            raise L3PruneError(f"{p}:{lineno}: query {qid.strip()!r} and document {did.strip()!r} are judged again "
+                               f"(first at line {first_line[(qid.strip(), did.strip())]}); keep one judgement per pair")
+        judged[did.strip()] = int(number)
+        first_line[(qid.strip(), did.strip())] = lineno
     if not qrels:
         raise L3PruneError(f"{p} has no judgements")
     return qrels
@@ -92,6 +98,21 @@ def _record_id(row: dict[str, Any], where: str) -> str:
     if isinstance(value, bool) or not isinstance(value, (str, int)) or not str(value).strip():
         raise L3PruneError(f"{where}: field '_id' must be a non-empty string or integer, got {value!r}")
     return str(value).strip()
+
+
+def _unique_ids(records, what: str) -> list[tuple[str, tuple[dict[str, Any], str]]]:
+    """(id, (row, file:line)) of every record; an id seen twice (``1`` and ``"1"`` are one id) is an error, as a
+    later copy would silently replace the first."""
+    seen: dict[str, str] = {}
+    out = []
+    for row, at in zip(records, records.where):
+        record_id = _record_id(row, at)
+        if record_id in seen:
+            raise L3PruneError(f"{at}: {what} _id {record_id!r} repeats (first at {seen[record_id]}; the integer and "
+                               "the string of a number are the same id); give every record its own _id")
+        seen[record_id] = at
+        out.append((record_id, (row, at)))
+    return out
 
 
 @dataclass
@@ -123,12 +144,12 @@ class RetrievalTask(Task):
         require_columns(queries, ("_id", "text"), root / "queries.jsonl")
         raw_qrels = read_qrels(root / "qrels" / f"{self.split}.tsv")
 
-        docs = {_record_id(r, at): _doc_text(r, at) for r, at in zip(corpus, corpus.where)}
+        docs = {i: _doc_text(r, at) for i, (r, at) in _unique_ids(corpus, "document")}
         empty = [did for did, text in docs.items() if not text]
         if empty:
             logger.warning("%s: %d of %d documents are empty (e.g. %s); they stay in the corpus, as MTEB keeps "
                            "them, but no query can retrieve them", self.name, len(empty), len(docs), empty[:5])
-        query_text = {_record_id(r, at): string_field(r, "text", at) for r, at in zip(queries, queries.where)}
+        query_text = {i: string_field(r, "text", at) for i, (r, at) in _unique_ids(queries, "query")}
         qrels: dict[str, dict[str, int]] = {}
         bad_q: set[str] = set()
         bad_d: set[str] = set()

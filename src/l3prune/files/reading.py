@@ -38,25 +38,29 @@ def require_input_file(path: str | os.PathLike, what: str = "input file") -> Pat
 
 
 def iter_lines(path: str | os.PathLike, what: str = "input file") -> Iterator[tuple[int, str]]:
-    """(line number, line without its line ending) for every line of a UTF-8 text file."""
+    """(line number, line without its line ending) for every line of a UTF-8 text file; a leading BOM is dropped.
+
+    Each line is decoded on its own, so a bad byte is reported at its own line.
+    """
     p = require_input_file(path, what)
-    lineno = 0
-    try:
-        with p.open(encoding="utf-8", newline="\n") as handle:
-            for lineno, line in enumerate(handle, 1):
-                line = line.removesuffix("\n")
-                yield lineno, line.removesuffix("\r")
-    except UnicodeDecodeError as exc:
-        raise L3PruneError(f"{p}:{lineno + 1}: not UTF-8 text ({exc.reason} at byte {exc.start}); "
-                           "save the file as UTF-8") from None
+    with p.open("rb") as handle:
+        for lineno, raw in enumerate(handle, 1):  # binary lines end at b"\n" only
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise L3PruneError(f"{p}:{lineno}: not UTF-8 text ({exc.reason} at byte {exc.start} of the line); "
+                                   "save the file as UTF-8") from None
+            if lineno == 1:
+                line = line.removeprefix("\ufeff")  # a UTF-8 byte order mark is not text
+            yield lineno, line.removesuffix("\n").removesuffix("\r")
 
 
 def read_text(path: str | os.PathLike, what: str = "file") -> str:
-    """The whole file as text, with the same checks as :func:`iter_lines`."""
+    """The whole file as text (a leading BOM dropped), with the same checks as :func:`iter_lines`."""
     p = require_input_file(path, what)
     data = p.read_bytes()
     try:
-        return data.decode("utf-8")
+        return data.decode("utf-8").removeprefix("\ufeff")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise L3PruneError(f"{p}:{line}: not UTF-8 text ({exc.reason}); save the file as UTF-8") from None
@@ -72,26 +76,23 @@ def iter_jsonl(path: str | os.PathLike, what: str = "input file") -> Iterator[tu
 
 
 def iter_csv(path: str | os.PathLike, what: str = "input file") -> Iterator[tuple[str, dict[str, str]]]:
-    """(``file:line``, row) for every row of a .csv or .tsv file with a header line."""
+    """(``file:line``, row) for every row of a .csv or .tsv file with a header line; a quoted field may span lines
+    (its newlines are kept), and ``line`` is where its row starts."""
     p = Path(path)
     delimiter = "\t" if p.suffix.lower() == ".tsv" else ","
-    numbered = iter_lines(p, what)
-    lines: list[int] = []
-
-    def text() -> Iterator[str]:
-        for lineno, line in numbered:
-            lines.append(lineno)
-            yield line
-
-    reader = csv.DictReader(text(), delimiter=delimiter)
+    lines = (line + "\n" for _, line in iter_lines(p, what))
+    reader = csv.DictReader(lines, delimiter=delimiter)
     try:
+        reader.fieldnames  # noqa: B018 - reads the header, so that line_num counts from it
+        start = reader.line_num + 1
         for row in reader:
-            where = f"{p}:{lines[-1]}"
+            where = f"{p}:{start}"
             if None in row:
                 raise L3PruneError(f"{where}: more fields than the header has columns")
             yield where, row
+            start = reader.line_num + 1
     except csv.Error as exc:
-        raise L3PruneError(f"{p}:{lines[-1] if lines else 1}: malformed CSV ({exc})") from None
+        raise L3PruneError(f"{p}:{reader.line_num or 1}: malformed CSV ({exc})") from None
 
 
 def string_field(row: dict[str, Any], name: str, where: str, *, allow_empty: bool = False) -> str:
