@@ -61,6 +61,12 @@ def models(tmp_path_factory) -> dict[str, Path]:
     with torch.no_grad():
         broken_encoder.model.norm.weight[0] = float("nan")
     broken_encoder.save(nan_weights)
+    for name, change in (("template_bomb", {"instruction_template": "{instruction}{instruction:>2000000000}"}),
+                         ("bad_kept_layers", {"kept_layers": ["0", 1]})):
+        folder = root / name
+        shutil.copytree(tiny, folder)
+        settings = json.loads((tiny / "l3prune.json").read_text())
+        (folder / "l3prune.json").write_text(json.dumps({**settings, **change}))
     st = root / "st_custom"
     st.mkdir()
     (st / "modules.json").write_text(json.dumps([{"idx": 0, "name": "0", "path": "", "type": "evil.Module"}]))
@@ -119,6 +125,9 @@ def retrieval(*, corpus: str = '{"_id": "d1", "text": "doc"}\n', queries: str = 
     qrels = qrels or f"query-id\tcorpus-id\tscore\nq1\t{doc}\t1\n"
     return {"r/corpus.jsonl": corpus, "r/queries.jsonl": queries, "r/qrels/test.tsv": qrels}
 
+
+# Each level doubles the one before: printed in full, lora_targets would take gigabytes.
+YAML_BOMB = "a1: &a1 [x, x]\na2: &a2 [*a1, *a1]\nlora_targets: [*a2, *a2, *a2, *a2]\n"
 
 USER_ST = {"st/modules.json": "[]", "st/config.json": "{}", "st/model.safetensors": b"weights"}
 
@@ -279,6 +288,17 @@ CASES = [
          files={"r/corpus.jsonl": '{"_id": "d1", "text": "doc"}\n', "r/queries.jsonl": '{"_id": "q1", "text": ""}\n',
                 "r/qrels/test.tsv": "query-id\tcorpus-id\tscore\nq1\td1\t1\n"}),
     case("eval-dev-null-task", ["eval", TINY, "--tasks", f"sts:{os.devnull}", *CPU], "not a regular file"),
+    # ------------------------------------------------------------------ bombs
+    case("train-recipe-yaml-alias-bomb", ["train", TINY, "--recipe", "r.yaml", "--out", "o", *CPU],
+         "r.yaml:2: a YAML alias (*a1)", files={"r.yaml": YAML_BOMB}),
+    case("train-recipe-too-large", ["train", TINY, "--recipe", "r.yaml", "--out", "o", *CPU], "too large for a recipe",
+         files={"r.yaml": "steps: 10\n" + "# padding\n" * 20_000}),
+    case("encode-template-format-bomb", ["encode", m("template_bomb"), "--input", "in.txt", "--output", "o.npy",
+                                         "--instruction", "hi", *CPU],
+         "l3prune.json is not a valid l3prune settings file: instruction_template must hold exactly one plain",
+         files={"in.txt": "a\n"}),
+    case("info-settings-bad-kept-layers", ["info", m("bad_kept_layers"), *CPU],
+         "setting 'kept_layers' must be a list of ints"),
     # ------------------------------------------------------------------ wrong answers that used to exit 0
     case("eval-duplicate-corpus-id", ["eval", TINY, "--tasks", "retrieval:r", *CPU],
          "corpus.jsonl:2: document _id 'd1' repeats (first at r/corpus.jsonl:1",

@@ -12,6 +12,8 @@ them before any model code is imported, so ``l3prune --help`` and a mistyped fla
 from __future__ import annotations
 
 import json
+import reprlib
+import string
 import types
 import typing
 from collections.abc import Mapping
@@ -41,16 +43,33 @@ def field_types(cls: type) -> dict[str, tuple[type, ...]]:
     return out
 
 
+def _short(value: Any) -> str:
+    """A value as a message shows it: bounded, however large or deeply nested it is (a YAML alias bomb)."""
+    return reprlib.repr(value)
+
+
+def _list_items(hint: Any) -> type | None:
+    """``X`` of a ``list[X]`` (possibly ``| None``) hint, else None."""
+    for arg in (typing.get_args(hint) if typing.get_origin(hint) in (types.UnionType, typing.Union) else (hint,)):
+        if typing.get_origin(arg) is list and typing.get_args(arg):
+            return typing.get_args(arg)[0]
+    return None
+
+
 def check_types(settings: Any) -> None:
-    """Every field of a dataclass instance has a value of its annotated type; the message names the field."""
+    """Every field of a dataclass instance has a value of its annotated type (list items too); the message names
+    the field and shows the value bounded."""
+    hints = typing.get_type_hints(type(settings))
     for name, allowed in field_types(type(settings)).items():
         value = getattr(settings, name)
         bad = isinstance(value, bool) and bool not in allowed  # bool is an int subclass; 1 is not True
         if bad or not isinstance(value, allowed):
             names = " or ".join(dict.fromkeys("null" if t is type(None) else t.__name__ for t in allowed))
-            raise L3PruneError(f"setting {name!r} must be {names}, got {value!r}")
-        if isinstance(value, list) and not all(isinstance(item, str) for item in value):
-            raise L3PruneError(f"setting {name!r} must be a list of strings, got {value!r}")
+            raise L3PruneError(f"setting {name!r} must be {names}, got {_short(value)}")
+        item = _list_items(hints[name])
+        if isinstance(value, list) and item is not None and not all(
+                isinstance(v, item) and not (isinstance(v, bool) and item is not bool) for v in value):
+            raise L3PruneError(f"setting {name!r} must be a list of {item.__name__}s, got {_short(value)}")
 
 
 def check_choices(settings: Any) -> None:
@@ -143,13 +162,19 @@ class EncoderSettings:
     dtype: str | None = None  # the weights' dtype when last loaded or saved (a record: loading resolves it anew)
 
     def validate(self) -> EncoderSettings:
-        if self.pooling is None or self.max_length is None:
-            raise L3PruneError("an encoder needs a pooling and a max_length")
+        """Check every field, as ``l3prune.json`` may have been edited by hand; messages name the field."""
+        check_types(self)
         LoadOptions(pooling=self.pooling, max_length=self.max_length).validate()
         if self.padding_side not in ("left", "right"):
-            raise L3PruneError(f"padding_side must be 'left' or 'right', got {self.padding_side!r}")
-        if "{instruction}" not in self.instruction_template:
-            raise L3PruneError("instruction_template must contain '{instruction}'")
+            raise L3PruneError(f"padding_side must be 'left' or 'right', got {_short(self.padding_side)}")
+        _check_template(self.instruction_template)
+        if self.original_num_layers is not None and self.original_num_layers < 1:
+            raise L3PruneError(f"original_num_layers must be at least 1, got {self.original_num_layers}")
+        if self.kept_layers is not None and (not self.kept_layers or min(self.kept_layers) < 0
+                                             or len(set(self.kept_layers)) != len(self.kept_layers)):
+            raise L3PruneError(f"kept_layers must be distinct layer indices >= 0, got {_short(self.kept_layers)}")
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in self.pruning.items()):
+            raise L3PruneError(f"pruning must map names to strings (criterion, reason), got {_short(self.pruning)}")
         return self
 
     @classmethod
@@ -159,12 +184,33 @@ class EncoderSettings:
         if not file.is_file():
             return None
         try:
-            return cls(**json.loads(file.read_text(encoding="utf-8")))
-        except (ValueError, TypeError) as exc:  # bad JSON, bad UTF-8, or unknown keys
-            raise L3PruneError(f"{file} is not a valid l3prune settings file: {exc}") from None
+            values = json.loads(file.read_text(encoding="utf-8"), parse_constant=_refuse_constant)
+            if not isinstance(values, dict):
+                raise TypeError("expected a JSON object of settings")
+            return cls(**values).validate()
+        except (ValueError, TypeError, L3PruneError) as exc:  # bad JSON or UTF-8, unknown keys, bad values
+            raise L3PruneError(f"{file} is not a valid l3prune settings file: {exc}; fix it or save the encoder "
+                               "again") from None
 
     def write(self, folder: str | Path) -> Path:
         """Write ``l3prune.json`` into ``folder`` as is (the caller's ``atomic_output`` makes it safe)."""
         file = Path(folder) / SETTINGS_FILE
         file.write_text(dumps(asdict(self)) + "\n", encoding="utf-8")
         return file
+
+
+def _refuse_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a valid JSON value")
+
+
+def _check_template(template: str) -> None:
+    """An instruction template holds exactly one plain ``{instruction}``: no other field, no format spec (a
+    ``{instruction:>2000000000}`` would pad every instruction to gigabytes)."""
+    try:
+        fields_ = [(name, spec, conversion) for _, name, spec, conversion in string.Formatter().parse(template)
+                   if name is not None]
+    except ValueError as exc:
+        raise L3PruneError(f"instruction_template {_short(template)} is not a valid template ({exc})") from None
+    if fields_ != [("instruction", "", None)]:
+        raise L3PruneError(f"instruction_template must hold exactly one plain '{{instruction}}' (no other field, no "
+                           f"format spec or conversion), got {_short(template)}")

@@ -30,6 +30,8 @@ TRAIN_DTYPES = ("auto", "fp32", "bf16")
 #: The paper trains at 512 tokens; the other load options default as in every command.
 TRAIN_LOAD = LoadOptions(max_length=512)
 LOG_FORMATS = ("jsonl", "csv")
+#: A recipe is a short mapping; anything larger is refused before it is parsed.
+MAX_RECIPE_CHARS = 100_000
 #: The distillation terms of ``losses.DistillationLoss`` (named here too, so ``--help`` needs no torch).
 DISTILL_LOSSES = ("embedding", "similarity")
 
@@ -143,13 +145,20 @@ def read_recipe(path: str | os.PathLike) -> dict[str, Any]:
     error naming the key."""
     path = Path(path)
     text = read_text(path, "recipe file")
+    if len(text) > MAX_RECIPE_CHARS:
+        raise L3PruneError(f"{path}: {len(text):,} characters is too large for a recipe (at most {MAX_RECIPE_CHARS:,}); "
+                           "a recipe is a short mapping of setting: value")
     if path.suffix in (".yaml", ".yml"):
         import yaml
 
         try:
+            alias = next((t for t in yaml.scan(text) if isinstance(t, yaml.AliasToken)), None)
+            if alias is not None:  # a flat recipe needs none, and nested aliases expand exponentially (a bomb)
+                raise L3PruneError(f"{path}:{alias.start_mark.line + 1}: a YAML alias (*{alias.value}); recipes are "
+                                   "flat settings: write the value out")
             values = yaml.safe_load(text)
         except yaml.YAMLError as exc:
-            raise L3PruneError(f"{path}: invalid YAML: {' '.join(str(exc).split())}") from None
+            raise L3PruneError(f"{path}: invalid YAML: {' '.join(str(exc).split())[:300]}") from None
     elif path.suffix == ".json":
         values = loads_strict(text, str(path))
     else:
