@@ -81,7 +81,10 @@ def snapshot(folder: Path) -> dict[str, str]:
     out = {}
     for path in sorted(folder.rglob("*")):
         key = str(path.relative_to(folder))
-        out[key] = "dir" if path.is_dir() else hashlib.sha1(path.read_bytes()).hexdigest()
+        if path.is_symlink() and not path.exists():
+            out[key] = "link:" + os.readlink(path)
+        else:
+            out[key] = "dir" if path.is_dir() else hashlib.sha1(path.read_bytes()).hexdigest()
     return out
 
 
@@ -108,6 +111,7 @@ class Case:
     env: dict[str, str] | None = None
     absent: str | None = None  # must not appear in the error line
     command: str = ""
+    links: dict[str, str] | None = None  # symbolic links made in the working folder: name -> target
 
 
 def m(name: str) -> Callable[[dict[str, Path]], str]:
@@ -188,7 +192,7 @@ CASES = [
     case("encode-output-dev-null", ["encode", TINY, "--input", "in.txt", "--output", os.devnull, *CPU], "must end in .npy",
          files={"in.txt": "a\n"}),
     case("encode-batch-size-zero", ["encode", TINY, "--input", "in.txt", "--output", "o.npy", "--batch-size", "0", *CPU],
-         "batch_size must be >= 1", files={"in.txt": "a\n"}),
+         "--batch-size must be at least 1", files={"in.txt": "a\n"}),
     # ------------------------------------------------------------------ prune: the data-loss cases first
     case("prune-out-parent-overwrite", ["prune", TINY, "--num-layers", "2", "--out", "..", "--overwrite", *CPU],
          "parent of the current folder", files={"user.txt": "precious", "sub/also.txt": "x"}, cwd="sub"),
@@ -232,7 +236,7 @@ CASES = [
          files={"t.jsonl": jsonl(triplet_rows())}),
     case("train-require-stock-without-export", ["train", TINY, "--out", "o", "--require-stock", *CPU],
          "--require-stock applies to the exported folder"),
-    case("train-export-is-out", ["train", TINY, "--out", "o", "--export", "o", *CPU], "name the same folder"),
+    case("train-export-is-out", ["train", TINY, "--out", "o", "--export", "o", *CPU], "are the same folder"),
     case("train-data-non-utf8", ["train", TINY, "--data", "t.jsonl", "--out", "o", *CPU], "t.jsonl:1: not UTF-8",
          files={"t.jsonl": NON_UTF8}),
     case("train-recipe-bad-yaml", ["train", TINY, "--recipe", "r.yaml", "--out", "o", *CPU], "invalid YAML",
@@ -299,6 +303,44 @@ CASES = [
          files={"in.txt": "a\n"}),
     case("info-settings-bad-kept-layers", ["info", m("bad_kept_layers"), *CPU],
          "setting 'kept_layers' must be a list of ints"),
+    # ------------------------------------------------------------------ checks that came too late: now before any load
+    case("train-out-is-run-dir", ["train", TINY, "--out", "x", "--run-dir", "x", *CPU],
+         "and the run folder", absent="already exists"),
+    case("train-export-is-run-folder", ["train", TINY, "--out", "x", "--export", "x.run", *CPU],
+         "are the same folder; give each its own folder"),
+    case("train-run-dir-inside-out", ["train", TINY, "--out", "x", "--run-dir", "x/run", *CPU], "are nested"),
+    case("encode-batch-size-zero-before-loading", ["encode", m("truncated"), "--input", "in.txt", "--output", "o.npy",
+                                                   "--batch-size", "0", *CPU],
+         "--batch-size must be at least 1", files={"in.txt": "a\n"}),
+    case("eval-negative-batch-size-before-loading", ["eval", m("truncated"), "--tasks", "sts:s.jsonl", "--batch-size",
+                                                     "-1", *CPU], "--batch-size must be at least 1",
+         files={"s.jsonl": STS_OK}),
+    case("export-require-stock-before-loading", ["export", m("truncated"), "--out", "st", "--prompt", "query=Find it",
+                                                 "--require-stock", *CPU], "stock sentence-transformers cannot"),
+    case("eval-minilm-cuda", ["eval", "minilm", "--device", "cuda"], "no CUDA GPU is available"),
+    case("prune-criterion-data-missing-before-loading", ["prune", m("truncated"), "--num-layers", "2", "--criterion",
+                                                         "angular", "--data", "nope.jsonl", "--out", "p", *CPU],
+         "does not exist"),
+    case("eval-every-document-empty", ["eval", m("truncated"), "--tasks", "retrieval:r", *CPU],
+         "every document is empty", files=retrieval(corpus='{"_id": "d1", "text": " "}\n')),
+    case("train-lora-target-unknown", ["train", TINY, "--lora-targets", "nonexistent_proj", "--out", "x", *CPU],
+         "LoRA targets ['nonexistent_proj'] are not modules of this model"),
+    # ------------------------------------------------------------------ the user's input, not l3prune's fault
+    case("train-lr-huge", ["train", TINY, "--lr", "1e300", "--out", "x", *CPU], "would diverge"),
+    case("train-lr-negative-exponent", ["train", TINY, "--lr", "-1e-4", "--out", "x", *CPU],
+         "learning_rate must be a positive number, got -0.0001"),
+    case("train-run-dir-with-a-users-run-json", ["train", TINY, "--out", "x", "--run-dir", "mine", *CPU],
+         "mine/run.json is not an l3prune run record", files={"mine/run.json": "[1, 2]"}),
+    case("info-device-xpu", ["info", TINY, "--device", "xpu"], "asks for an Intel GPU"),
+    case("encode-deeply-nested-json", ["encode", TINY, "--input", "in.json", "--output", "o.npy", *CPU],
+         "nested too deeply", files={"in.json": "[" * 100_000 + "]" * 100_000}),
+    case("encode-lone-surrogate", ["encode", TINY, "--input", "in.jsonl", "--output", "o.npy", *CPU],
+         "a lone surrogate", files={"in.jsonl": '{"text": "caf\\ud800"}\n'}),
+    case("eval-one-class", ["eval", TINY, "--tasks", "classification:c", *CPU], "needs at least two classes",
+         files={"c/train.csv": "text,label\na,x\nb,x\n", "c/test.csv": "text,label\nc,x\n"}),
+    case("info-upper-case-gguf-suffix", ["info", "G.GGUF"], "could not read GGUF file", files={"G.GGUF": b"GGUF"}),
+    case("encode-dangling-symlink", ["encode", TINY, "--input", "link.txt", "--output", "o.npy", *CPU],
+         "is a symbolic link to gone.txt, which does not exist", links={"link.txt": "gone.txt"}),
     # ------------------------------------------------------------------ wrong answers that used to exit 0
     case("eval-duplicate-corpus-id", ["eval", TINY, "--tasks", "retrieval:r", *CPU],
          "corpus.jsonl:2: document _id 'd1' repeats (first at r/corpus.jsonl:1",
@@ -347,6 +389,8 @@ def test_bad_input(c: Case, models, tmp_path, monkeypatch, capsys):
         path = work / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    for name, target in (c.links or {}).items():
+        (work / name).symlink_to(target)
     monkeypatch.setenv("L3PRUNE_CACHE", str(tmp_path / "cache"))
     for key, value in (c.env or {}).items():
         monkeypatch.setenv(key, value)

@@ -45,6 +45,15 @@ def test_info_prints_the_pruning_as_words_and_every_option_has_help(saved, tmp_p
         assert not silent, (command, silent)
 
 
+def test_prune_config_implies_the_l3prune_criterion():
+    from l3prune.cli import prune_spec
+
+    args = build_parser().parse_args(["prune", "m", "--config", "small", "--out", "o"])
+    assert prune_spec(args).criterion_name == "l3prune"
+    args = build_parser().parse_args(["prune", "m", "--num-layers", "2", "--out", "o"])
+    assert prune_spec(args).criterion_name == "last"
+
+
 def test_info_reports_layers_and_parameters(saved, capsys):
     assert main(["info", str(saved), "--json", "--device", "cpu"]) == 0
     info = json.loads(capsys.readouterr().out)
@@ -111,7 +120,7 @@ def test_prune_writes_a_smaller_model_that_loads_back(saved, tmp_path, capsys):
         (["--num-layers", "0"], "1..4"),
         (["--layers", "0,7"], "0..3"),
         (["--num-layers", "2", "--criterion", "nope"], "unknown criterion 'nope'"),
-        (["--config", "large"], "has no configuration"),
+        (["--config", "large", "--criterion", "last"], "has no configuration"),
         ([], "say how much to keep"),
     ],
 )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import sys
 import traceback
 from collections.abc import Callable
@@ -29,6 +30,11 @@ class UsageError(Exception):
 
 class Parser(argparse.ArgumentParser):
     """An ArgumentParser whose errors become one ``error:`` line (see :func:`main`), not usage plus a line."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # argparse reads -1e-4 as an option (its pattern has no exponent); a number it is, and checks judge it
+        self._negative_number_matcher = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
 
     def error(self, message: str):
         raise UsageError(f"{self.prog}: {message}; see {self.prog} --help")
@@ -131,9 +137,15 @@ def cmd_info(args: argparse.Namespace) -> None:
         print(f"{key:>16}: {value}")
 
 
+def _check_batch_size(args: argparse.Namespace) -> None:
+    if args.batch_size < 1:
+        raise L3PruneError(f"--batch-size must be at least 1, got {args.batch_size}")
+
+
 def cmd_encode(args: argparse.Namespace) -> None:
     from l3prune.encode_file import encode_file
 
+    _check_batch_size(args)
     path = encode_file(lambda: load_encoder(args), args.input, args.output, instruction=args.instruction,
                        batch_size=args.batch_size, normalize=args.normalize, overwrite=args.overwrite)
     print(f"wrote {path}")
@@ -199,7 +211,8 @@ def _build_prune(sub) -> None:
                                    "The output folder loads back with the same CLI and library.")
     add_model_args(p, size=False)
     add_prune_size_args(p)
-    p.add_argument("--criterion", default="last", help="how to choose the layers (default: last = keep the first n)")
+    p.add_argument("--criterion", help="how to choose the layers (default: l3prune with --config, else last = keep "
+                                        "the first n)")
     p.add_argument("--data", nargs="*", help="calibration/scan triplets for data-driven criteria (default: shipped data)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
@@ -271,10 +284,23 @@ def _prompt(value: str) -> tuple[str, str]:
 
 
 def cmd_export(args: argparse.Namespace) -> None:
-    from l3prune.export import export_sentence_transformers
+    from l3prune.encoder import LLMEncoder
+    from l3prune.export import export_sentence_transformers, preflight_export
+    from l3prune.layers import PruneSpec
+    from l3prune.loading import resolve
 
-    path = export_sentence_transformers(lambda: load_encoder(args), args.out, prompts=dict(args.prompt or []),
-                                        normalize=args.normalize, overwrite=args.overwrite,
+    from l3prune.devices import check_device
+
+    load = load_options(args)
+    check_device(load.device)  # before a GGUF is converted
+    source = resolve(args.model)
+    prompts = dict(args.prompt or [])
+    # the plan needs only the tokenizer and settings: a non-stock export fails before the weights load
+    preflight_export(source, args.out, pooling=load.pooling, prompts=prompts, require_stock=args.require_stock,
+                     overwrite=args.overwrite)
+    prune = PruneSpec(num_layers=args.num_layers, drop_fraction=args.drop_fraction)
+    path = export_sentence_transformers(lambda: LLMEncoder.from_source(source, prune, load), args.out,
+                                        prompts=prompts, normalize=args.normalize, overwrite=args.overwrite,
                                         require_stock=args.require_stock)
     print(f"wrote {path}")
 
@@ -318,10 +344,14 @@ def cmd_eval(args: argparse.Namespace) -> None:
         from l3prune.evaluation import select_tasks
 
         tasks = select_tasks(args.tasks or ["all"])
+    _check_batch_size(args)
     check_tasks(tasks)  # bad data fails before the model loads
     is_st_folder = (Path(args.model) / "modules.json").is_file() and not (Path(args.model) / "l3prune.json").is_file()
     if args.model in BASELINES or is_st_folder:
         _refuse_llm_flags(args)
+        from l3prune.devices import check_device
+
+        check_device(args.device)  # before sentence-transformers loads
         encoder, info = SentenceTransformerEncoder(args.model, device=args.device), {"kind": "sentence-transformers"}
     else:
         llm = load_encoder(args)

@@ -31,6 +31,8 @@ def check_device(device: str | torch.device | None) -> str:
                                f"(cuda:0..cuda:{torch.cuda.device_count() - 1})")
     elif parsed.type == "mps" and not torch.backends.mps.is_available():
         raise L3PruneError(f"device {str(device)!r} is not available on this machine; use cpu")
+    elif parsed.type == "xpu" and not (hasattr(torch, "xpu") and torch.xpu.is_available()):
+        raise L3PruneError(f"device {str(device)!r} asks for an Intel GPU, but none is available here; use cpu")
     elif parsed.type not in ("cpu", "cuda", "mps", "xpu"):
         raise L3PruneError(f"device {str(device)!r} is not supported; use cpu, cuda or cuda:N")
     return str(device)

@@ -118,18 +118,23 @@ def encode_file(
     if not isinstance(encoder, LLMEncoder):
         encoder = encoder()
     header = {"descr": npy_format.dtype_to_descr(ROW_DTYPE), "fortran_order": False, "shape": (total, encoder.hidden_size)}
-    done = 0
+    done, truncated_before = 0, encoder.collator.truncated
     with atomic_output(output_path, overwrite=overwrite) as tmp, tmp.open("wb") as out, \
             tqdm(total=total, desc="encode", unit="text", disable=total < 256) as bar:
         npy_format.write_array_header_2_0(out, header)
         for chunk in _chunks(read_inputs(input_path), chunk_size):
             items = [(ins or instruction, text) for ins, text in chunk]
-            rows = encoder.encode(items, batch_size=batch_size, normalize=normalize, show_progress=False)
+            rows = encoder.encode(items, batch_size=batch_size, normalize=normalize, show_progress=False,
+                                  warn_truncation=False)
             out.write(np.ascontiguousarray(rows, dtype=ROW_DTYPE).tobytes())
             done += len(items)
             bar.update(len(items))
         if done != total:  # the input changed between the two passes
             raise L3PruneError(f"{input_path} changed while it was encoded ({total} lines, then {done}); run again")
+    truncated = encoder.collator.truncated - truncated_before
+    if truncated:  # once, for the whole file
+        logger.warning("%d of %d text(s) exceed max_length=%d tokens and were truncated", truncated, total,
+                       encoder.settings.max_length)
     logger.info("wrote %d embeddings of size %d to %s", total, encoder.hidden_size, output_path)
     return output_path
 

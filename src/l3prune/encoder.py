@@ -215,6 +215,7 @@ class LLMEncoder(nn.Module):
         normalize: bool = False,
         convert_to: str = "numpy",
         show_progress: bool | None = None,
+        warn_truncation: bool = True,
     ) -> np.ndarray | torch.Tensor:
         """Embed texts (or (instruction, text) pairs) -> (n, hidden_size) float32.
 
@@ -233,10 +234,15 @@ class LLMEncoder(nn.Module):
         out = torch.empty(len(texts), self.hidden_size, dtype=torch.float32)
         was_training = self.training
         self.eval()
+        truncated_before = self.collator.truncated
         for idx in tqdm(longest_first_batches(ids, batch_size), desc="encode", disable=not show, unit="batch"):
-            features = self.collator.collate([ids[i] for i in idx], [instructions[i] for i in idx])
+            features = self.collator.collate([ids[i] for i in idx], [instructions[i] for i in idx], warn=False)
             out[torch.from_numpy(idx)] = self(features).float().cpu()
         self.train(was_training)
+        truncated = self.collator.truncated - truncated_before
+        if truncated and warn_truncation:
+            logger.warning("%d of %d text(s) exceed max_length=%d tokens and were truncated", truncated, len(texts),
+                           self.settings.max_length)
         bad = ~torch.isfinite(out).all(dim=1)  # (n,)
         if bool(bad.any()):
             where = self.source.location if self.source is not None else self.settings.base_model

@@ -27,7 +27,7 @@ from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoTokeni
 from l3prune.architectures import arch_spec
 from l3prune.devices import resolve_dtype
 from l3prune.errors import L3PruneError
-from l3prune.files import EVERYTHING, atomic_output
+from l3prune.files import EVERYTHING, atomic_output, check_output
 from l3prune.layers import truncate_config
 from l3prune.settings import EncoderSettings
 
@@ -127,7 +127,7 @@ def resolve(reference: str | os.PathLike) -> ModelSource:
     if ref in ALIASES:
         return ModelSource(ref, str(_gguf_to_folder(ALIASES[ref]())))
     path = Path(ref).expanduser()
-    if path.is_file() and path.suffix == ".gguf":
+    if path.is_file() and path.suffix.lower() == ".gguf":
         return ModelSource(ref, str(_gguf_to_folder(path)))
     if path.is_dir():
         if not (path / "config.json").is_file():
@@ -167,6 +167,8 @@ def _gguf_to_folder(gguf: Path) -> Path:
     target = cache_dir() / "gguf" / f"{gguf.stem}-{key}"
     if (target / "config.json").is_file():
         return target
+    check_output(target, overwrite=True, kind="folder", owned=EVERYTHING)  # a cache it cannot write fails now, not
+    # after the conversion's half a minute
     logger.info("converting %s to a safetensors folder (once; cached in %s)", gguf.name, target)
     try:
         model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)

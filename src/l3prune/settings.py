@@ -188,7 +188,7 @@ class EncoderSettings:
             if not isinstance(values, dict):
                 raise TypeError("expected a JSON object of settings")
             return cls(**values).validate()
-        except (ValueError, TypeError, L3PruneError) as exc:  # bad JSON or UTF-8, unknown keys, bad values
+        except (ValueError, TypeError, RecursionError, L3PruneError) as exc:  # bad JSON/UTF-8, unknown keys, values
             raise L3PruneError(f"{file} is not a valid l3prune settings file: {exc}; fix it or save the encoder "
                                "again") from None
 

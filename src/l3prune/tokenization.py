@@ -30,9 +30,11 @@ class TextCollator:
         self.tokenizer, self.settings = tokenizer, settings
         self._prefix, self._suffix = special_tokens_around_text(tokenizer)
         self._warned_truncation = False
+        self.truncated = 0  # texts cut to max_length so far (``encode`` reports its own share)
         self._instruction_ids = lru_cache(maxsize=256)(self._tokenize_instruction)
 
     def _tokenize_instruction(self, instruction: str) -> tuple[int, ...]:
+        _check_encodable(instruction, "the instruction")
         text = self.settings.instruction_template.format(instruction=instruction)
         return tuple(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
@@ -41,6 +43,7 @@ class TextCollator:
         for i, text in enumerate(texts):
             if not isinstance(text, str) or not text.strip():
                 raise L3PruneError(f"text {i} is empty or not a string; every text needs some content")
+            _check_encodable(text, f"text {i}")
         return self.tokenizer(list(texts), add_special_tokens=False)["input_ids"]
 
     def _row_specials(self) -> tuple[list[int], list[int]]:
@@ -66,7 +69,8 @@ class TextCollator:
         return [specials + (len(self._instruction_ids(i)) if i else 0) + len(ids)
                 for ids, i in zip(self.text_ids(plain), instructions)]
 
-    def collate(self, text_ids: Sequence[Sequence[int]], instructions: Sequence[str | None]) -> dict[str, torch.Tensor]:
+    def collate(self, text_ids: Sequence[Sequence[int]], instructions: Sequence[str | None], *,
+                warn: bool = True) -> dict[str, torch.Tensor]:
         """Build padded ``input_ids``/``attention_mask``/``pool_mask`` from pre-tokenized texts.
 
         Layout per row: special prefix (e.g. BOS) + instruction + text (+ EOS for ``eos`` pooling).
@@ -92,8 +96,10 @@ class TextCollator:
                 pooled_spans.append((0, 1))
             else:
                 pooled_spans.append((start, start + len(ids) + (1 if mode == "eos" else 0)))
-        if truncated and not self._warned_truncation:
-            logger.warning("%d text(s) exceed max_length=%d tokens and were truncated", truncated, self.settings.max_length)
+        self.truncated += truncated
+        if truncated and warn and not self._warned_truncation:
+            logger.warning("%d text(s) of a batch exceed max_length=%d tokens and were truncated", truncated,
+                           self.settings.max_length)
             self._warned_truncation = True
         width = max(len(r) for r in rows)
         batch = len(rows)
@@ -115,6 +121,15 @@ class TextCollator:
         """Tokenize texts or (instruction, text) pairs into one padded batch."""
         instructions, plain = split_inputs(texts, instruction)
         return self.collate(self.text_ids(plain), instructions)
+
+
+def _check_encodable(text: str, what: str) -> None:
+    """A lone surrogate (e.g. a JSON ``"\\ud800"``) is no character: the tokenizer cannot encode it."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise L3PruneError(f"{what} holds {text[exc.start:exc.end]!r} at position {exc.start}, a lone surrogate "
+                           "that is not a character; fix the input's escapes") from None
 
 
 def split_inputs(texts: Sequence[TextInput], instruction: str | None) -> tuple[list[str | None], list[str]]:

@@ -49,7 +49,7 @@ def check_st_folder(path: Path) -> None:
     try:
         modules = json.loads((path / "modules.json").read_text(encoding="utf-8"))
         types = [str(m["type"]) for m in modules]
-    except (ValueError, TypeError, KeyError) as exc:
+    except (ValueError, TypeError, KeyError, RecursionError) as exc:
         raise L3PruneError(f"{path / 'modules.json'} is not a valid sentence-transformers module list: {exc}") from None
     custom = [t for t in types if not t.startswith("sentence_transformers.")]
     if custom:

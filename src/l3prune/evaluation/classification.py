@@ -119,6 +119,9 @@ class ClassificationTask(Task):
         if self._data is None:
             train = load_labelled(self.train_path, self.text_column, self.label_column, f"train file for {self.name}")
             test = load_labelled(self.test_path, self.text_column, self.label_column, f"test file for {self.name}")
+            if len(set(train.labels)) < 2:
+                raise L3PruneError(f"{self.train_path}: every row has the label {train.labels[0]!r}; a classifier "
+                                   "needs at least two classes")
             unseen = set(test.labels) - set(train.labels)
             if unseen:
                 raise L3PruneError(

@@ -146,6 +146,8 @@ class RetrievalTask(Task):
 
         docs = {i: _doc_text(r, at) for i, (r, at) in _unique_ids(corpus, "document")}
         empty = [did for did, text in docs.items() if not text]
+        if len(empty) == len(docs):
+            raise L3PruneError(f"{root / 'corpus.jsonl'}: every document is empty; give the documents their text")
         if empty:
             logger.warning("%s: %d of %d documents are empty (e.g. %s); they stay in the corpus, as MTEB keeps "
                            "them, but no query can retrieve them", self.name, len(empty), len(docs), empty[:5])

@@ -25,6 +25,9 @@ def require_input_file(path: str | os.PathLike, what: str = "input file") -> Pat
     try:
         mode = p.stat().st_mode
     except FileNotFoundError:
+        if p.is_symlink():
+            raise L3PruneError(f"{what} {p} is a symbolic link to {os.readlink(p)}, which does not exist; fix the "
+                               "link or pass the file itself") from None
         raise L3PruneError(f"{what} {p} does not exist; check the path") from None
     except OSError as exc:
         raise L3PruneError(f"cannot read {what} {p}: {exc.strerror or exc}") from None

@@ -18,6 +18,8 @@ def loads_strict(text: str, where: str, hint: str = "", *, whole_file: bool = Tr
         raise L3PruneError(f"{where}{line}: invalid JSON ({exc.msg}){hint}") from None
     except ValueError as exc:
         raise L3PruneError(f"{where}: {exc}") from None
+    except RecursionError:
+        raise L3PruneError(f"{where}: JSON nested too deeply to read; flatten it") from None
 
 
 def reject_nan_constant(name: str) -> float:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from l3prune.data import Triplet, load_triplets
 from l3prune.encoder import LLMEncoder
 from l3prune.errors import L3PruneError
 from l3prune.files import check_output
@@ -51,16 +52,14 @@ def select_without_model(spec: PruneSpec, total: int) -> Selection | None:
     return planner(total, spec.size(total), configuration=spec.configuration) if planner is not None else None
 
 
-def prune_encoder(encoder: LLMEncoder, spec: PruneSpec, *, data: Sequence[str | os.PathLike] | None = None
-                  ) -> LLMEncoder:
-    """Prune a loaded ``encoder`` in place by ``spec`` and record the criterion and its reason."""
+def prune_encoder(encoder: LLMEncoder, spec: PruneSpec, *, data: Sequence[str | os.PathLike] | None = None,
+                  triplets: Sequence[Triplet] | None = None) -> LLMEncoder:
+    """Prune a loaded ``encoder`` in place by ``spec`` and record the criterion and its reason. A data-driven
+    criterion measures ``triplets``, or the triplets of ``data`` (default: the shipped ones)."""
     selection = select_without_model(spec, encoder.num_layers)
     if selection is None:
         chosen = criterion_for(spec)
-        triplets = None
-        if data is not None or getattr(chosen, "needs_data", False):
-            from l3prune.data import load_triplets
-
+        if triplets is None and (data is not None or getattr(chosen, "needs_data", False)):
             triplets = load_triplets(data)
         selection = chosen.select(encoder, spec.size(encoder.num_layers), configuration=spec.configuration,
                                   data=triplets)
@@ -69,8 +68,8 @@ def prune_encoder(encoder: LLMEncoder, spec: PruneSpec, *, data: Sequence[str | 
 
 
 def load_pruned(source: ModelSource, spec: PruneSpec | None = None, *, load: LoadOptions | None = None,
-                data: Sequence[str | os.PathLike] | None = None, measure_here: bool = True,
-                agree: Callable[[Any], Any] | None = None) -> LLMEncoder:
+                data: Sequence[str | os.PathLike] | None = None, triplets: Sequence[Triplet] | None = None,
+                measure_here: bool = True, agree: Callable[[Any], Any] | None = None) -> LLMEncoder:
     """Load ``source`` pruned by ``spec``: only the kept layers when the spec fixes them without the model,
     else the full model, pruned by its criterion (an empty spec keeps every layer).
 
@@ -89,7 +88,7 @@ def load_pruned(source: ModelSource, spec: PruneSpec | None = None, *, load: Loa
     choice = None
     if measure_here:
         before = list(encoder.settings.kept_layers)
-        prune_encoder(encoder, spec, data=data)
+        prune_encoder(encoder, spec, data=data, triplets=triplets)
         choice = ([before.index(i) for i in encoder.settings.kept_layers], dict(encoder.settings.pruning))
     if agree is not None:
         choice = agree(choice)
@@ -109,5 +108,6 @@ def prune_to_folder(
 ) -> Path:
     """Load ``model``, prune it and save it to ``out``; refuses an existing ``out`` before any work."""
     out = check_output(out, overwrite=overwrite, kind="folder")
+    triplets = load_triplets(data) if data is not None else None  # a bad data file fails before the model loads
     source = model if isinstance(model, ModelSource) else resolve(model)
-    return load_pruned(source, prune, load=load, data=data).save(out, overwrite=overwrite)
+    return load_pruned(source, prune, load=load, triplets=triplets).save(out, overwrite=overwrite)

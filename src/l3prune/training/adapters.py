@@ -40,12 +40,7 @@ def prepare_trainable(encoder: LLMEncoder, config: TrainConfig) -> list[nn.Param
     else:
         from peft import LoraConfig, get_peft_model
 
-        targets = config.lora_targets or list(arch_spec(encoder.model.config.model_type).lora_targets)
-        present = {name.rsplit(".", 1)[-1] for name, _ in encoder.model.named_modules()}
-        missing = sorted(set(targets) - present)
-        if missing:
-            raise L3PruneError(f"LoRA targets {missing} are not modules of this model; choose from linear layers "
-                               f"such as {sorted(n for n in present if n.endswith('proj'))}")
+        targets = check_lora_targets(encoder.model, config.lora_targets)
         lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
                           target_modules=targets, bias="none")
         with warnings.catch_warnings():  # peft reads transformers' deprecated is_gradient_checkpointing: not ours to fix
@@ -56,6 +51,29 @@ def prepare_trainable(encoder: LLMEncoder, config: TrainConfig) -> list[nn.Param
     total = sum(p.numel() for p in encoder.model.parameters())
     logger.info("training %s parameters of %s (%s)", f"{sum(p.numel() for p in params):,}", f"{total:,}", config.finetune)
     return params
+
+
+def check_lora_targets(model: nn.Module, targets: list[str] | None) -> list[str]:
+    """The LoRA target names (default: the architecture's projections), each checked to be a module of ``model``."""
+    targets = targets or list(arch_spec(model.config.model_type).lora_targets)
+    present = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
+    missing = sorted(set(targets) - present)
+    if missing:
+        raise L3PruneError(f"LoRA targets {missing} are not modules of this model; choose from linear layers "
+                           f"such as {sorted(n for n in present if n.endswith('proj'))}")
+    return targets
+
+
+def check_lora_targets_before_loading(model_config, targets: list[str] | None) -> None:
+    """The same check on the model a config describes, built on the meta device (no memory, no weights), so a
+    mistyped target fails before the weights load and before a run folder exists."""
+    from transformers import AutoModel
+
+    from l3prune.layers import truncate_config
+
+    with torch.device("meta"):  # one layer is enough: every layer has the same module names
+        skeleton = AutoModel.from_config(truncate_config(model_config, 1))
+    check_lora_targets(skeleton, targets)
 
 
 def merge_trained(encoder: LLMEncoder) -> LLMEncoder:

@@ -100,6 +100,9 @@ class TrainConfig:
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
                 raise L3PruneError(f"{name} must be a positive number, got {value}")
+        if self.learning_rate > 1:
+            raise L3PruneError(f"learning_rate {self.learning_rate:g} would diverge at once (AdamW steps are about the "
+                               "learning rate in size); the paper uses 2e-4")
         if not (0 <= self.weight_decay < 1):
             raise L3PruneError(f"weight_decay must be in [0, 1), got {self.weight_decay}")
         if not (0 <= self.lora_dropout < 1):

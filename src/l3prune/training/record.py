@@ -55,7 +55,7 @@ class RunRecord:
             return None
         try:
             values = json.loads(path.read_text(encoding="utf-8"))
-        except ValueError as exc:  # bad JSON or bad UTF-8
+        except (ValueError, RecursionError) as exc:  # bad JSON, bad UTF-8, nested too deeply
             raise L3PruneError(f"{path} is not valid JSON ({exc}); delete the run folder or pass "
                                f"{OVERWRITE_HINT}") from None
         if not isinstance(values, dict):
@@ -68,7 +68,12 @@ class RunRecord:
         if isinstance(prune, dict) and "config" in prune:  # written before PruneSpec.config became configuration
             prune["configuration"] = prune.pop("config")
         known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in values.items() if k in known})
+        record = cls(**{k: v for k, v in values.items() if k in known}) if "config" in values else None
+        if record is None or not isinstance(record.config, dict) or not isinstance(record.world_size, int) or any(
+                value is not None and not isinstance(value, dict) for value in (record.prune, record.load)):
+            raise L3PruneError(f"{path} is not an l3prune run record; choose another run folder (run_dir) or remove "
+                               "it yourself")
+        return record
 
     def save(self, folder: Path) -> None:
         write_json(Path(folder) / RUN_FILE, asdict(self), overwrite=True)

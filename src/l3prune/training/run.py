@@ -8,6 +8,7 @@ very end, complete, by a swap (``l3prune.files.writing``); it holds the merged e
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import shutil
@@ -27,7 +28,7 @@ from l3prune.loading import ModelSource, resolve
 from l3prune.pruning import load_pruned
 from l3prune.settings import LoadOptions
 from l3prune.training import distributed
-from l3prune.training.adapters import merge_trained
+from l3prune.training.adapters import check_lora_targets_before_loading, merge_trained
 from l3prune.training.checkpoint import list_checkpoints, load_checkpoint, save_checkpoint
 from l3prune.training.config import TRAIN_LOAD, TrainConfig, check_train_load
 from l3prune.training.distributed import DistEnv
@@ -132,9 +133,10 @@ def train_to_folder(
     out = check_output(out, overwrite=overwrite, kind="folder")
     folder = Path(run_dir).expanduser() if run_dir is not None else out.with_name(out.name + ".run")
     _check_run_folder_is_ours(folder, overwrite=overwrite)
-    if export is not None and Path(export).expanduser().resolve() == out.resolve():
-        raise L3PruneError(f"the export and output paths name the same folder ({out}); give the export its own folder")
+    _check_apart({"output": out, "run": folder, "export": None if export is None else Path(export)})
     source = model if isinstance(model, ModelSource) else resolve(model)
+    if config.finetune == "lora":
+        check_lora_targets_before_loading(source.model_config(), config.lora_targets)
     if export is not None:  # the whole export is checked before hours of training
         from l3prune.export import preflight_export
 
@@ -174,6 +176,17 @@ def train_to_folder(
     finally:
         distributed.teardown(env)
     return written
+
+
+def _check_apart(folders: dict[str, Path | None]) -> None:
+    """The output, run and export folders must be three folders, none inside another: checked before training,
+    since each is written (or replaced) on its own."""
+    named = {name: path.expanduser().resolve() for name, path in folders.items() if path is not None}
+    for (a, path_a), (b, path_b) in itertools.combinations(named.items(), 2):
+        if path_a == path_b or path_a in path_b.parents or path_b in path_a.parents:
+            how = "are the same folder" if path_a == path_b else "are nested"
+            raise L3PruneError(f"the {a} folder {path_a} and the {b} folder {path_b} {how}; give each its own "
+                               "folder, side by side")
 
 
 #: What a run folder holds: the record, the loss log and curve, the checkpoints (``--overwrite`` replaces only these).
