@@ -54,6 +54,12 @@ def test_prune_config_implies_the_l3prune_criterion():
     assert prune_spec(args).criterion_name == "last"
 
 
+def test_info_describes_a_sentence_transformers_model(capsys):
+    assert main(["info", "minilm", "--device", "cpu", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["kind"] == "sentence-transformers" and info["embedding_dimension"] == 384
+
+
 def test_info_reports_layers_and_parameters(saved, capsys):
     assert main(["info", str(saved), "--json", "--device", "cpu"]) == 0
     info = json.loads(capsys.readouterr().out)

@@ -27,7 +27,10 @@ def test_folder_without_config_is_reported(tmp_path):
         resolve(tmp_path)
 
 
-def test_hub_id_is_passed_through_for_online_users():
+def test_a_hub_id_fails_fast_offline_and_is_passed_through_online(monkeypatch):
+    with pytest.raises(L3PruneError, match="the hub is unreachable from here"):  # tests run offline, in seconds
+        resolve("meta-llama/Meta-Llama-3-8B-Instruct")
+    monkeypatch.setattr("l3prune.loading._check_hub_reachable", lambda repo_id: None)  # as with a network
     assert resolve("meta-llama/Meta-Llama-3-8B-Instruct").location == "meta-llama/Meta-Llama-3-8B-Instruct"
 
 

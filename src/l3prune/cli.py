@@ -122,8 +122,27 @@ def load_encoder(args: argparse.Namespace):
 
 
 # --------------------------------------------------------------------------- commands
+def _is_sentence_transformers(model: str) -> bool:
+    """The ``minilm`` baseline, or a stock sentence-transformers folder (an l3prune export loads natively)."""
+    from l3prune.evaluation.baselines import BASELINES
+
+    folder = Path(model)
+    return model in BASELINES or ((folder / "modules.json").is_file() and not (folder / "l3prune.json").is_file())
+
+
+def _sentence_transformers_info(args: argparse.Namespace) -> dict:
+    from l3prune.devices import check_device
+    from l3prune.evaluation import SentenceTransformerEncoder
+
+    _refuse_llm_flags(args)
+    st = SentenceTransformerEncoder(args.model, device=check_device(args.device)).model
+    return {"model": args.model, "kind": "sentence-transformers", "modules": [type(m).__name__ for m in st],
+            "parameters": sum(p.numel() for p in st.parameters()),
+            "embedding_dimension": st.get_sentence_embedding_dimension(), "max_seq_length": st.max_seq_length}
+
+
 def cmd_info(args: argparse.Namespace) -> None:
-    info = load_encoder(args).info()
+    info = _sentence_transformers_info(args) if _is_sentence_transformers(args.model) else load_encoder(args).info()
     if args.json:
         from l3prune.files import dumps
 
@@ -331,7 +350,7 @@ def add_export_args(p: argparse.ArgumentParser, *, required: bool) -> None:
 
 
 def cmd_eval(args: argparse.Namespace) -> None:
-    from l3prune.evaluation import BASELINES, SentenceTransformerEncoder, format_table, run_suite
+    from l3prune.evaluation import SentenceTransformerEncoder, format_table, run_suite
     from l3prune.evaluation.results import write_results
     from l3prune.evaluation.suite import check_tasks
 
@@ -346,8 +365,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
         tasks = select_tasks(args.tasks or ["all"])
     _check_batch_size(args)
     check_tasks(tasks)  # bad data fails before the model loads
-    is_st_folder = (Path(args.model) / "modules.json").is_file() and not (Path(args.model) / "l3prune.json").is_file()
-    if args.model in BASELINES or is_st_folder:
+    if _is_sentence_transformers(args.model):
         _refuse_llm_flags(args)
         from l3prune.devices import check_device
 

