@@ -19,17 +19,21 @@ from test_training import train_args, triplet_rows, write_jsonl
 
 
 @pytest.mark.slow
-def test_two_ranks_train_the_same_weights_as_one_process(tmp_path):
+@pytest.mark.parametrize("per_rank", [(), ("--mini-batch-size", "1", "--mask-duplicates")],
+                         ids=["whole-batch", "gradient-cache"])
+def test_two_ranks_train_the_same_weights_as_one_process(tmp_path, per_rank):
+    """With gradient caching on the two ranks (one triplet a pass, cross-rank negatives gathered) too."""
     model = tiny_encoder("llama", 2).save(tmp_path / "tiny")
     data = write_jsonl(tmp_path / "toy.jsonl", triplet_rows(16, "a") + triplet_rows(12, "b"))
     # No LoRA dropout: its random masks are drawn per rank, so they could never match one process's.
     extra = ("--lora-dropout", "0", "--save-every", "1")
     one, two = tmp_path / "one", tmp_path / "two"
-    assert main(train_args(model, data, one, *extra, steps=2)) == 0
+    single = ("--mask-duplicates",) if per_rank else ()
+    assert main(train_args(model, data, one, *extra, *single, steps=2)) == 0
     torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent)) or "torchrun"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run([torchrun, "--standalone", "--nproc_per_node=2", "-m", "l3prune.cli",
-                           *train_args(model, data, two, *extra, steps=2)],
+                           *train_args(model, data, two, *extra, *per_rank, steps=2)],
                           capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     assert json.loads((tmp_path / "two.run" / "run.json").read_text())["world_size"] == 2

@@ -296,6 +296,13 @@ class SourceBatchSampler:
         start = self.rank * self.local_batch_size
         return self.epoch_plan(epoch)[position, start : start + self.local_batch_size].tolist()
 
+    def global_batch_at(self, step: int) -> list[int]:
+        """Every rank's triplet indices for a global step, in rank order (the single-process batch)."""
+        if step < 0:
+            raise L3PruneError(f"step must be non-negative, got {step}")
+        epoch, position = divmod(step, self._num_batches)
+        return self.epoch_plan(epoch)[position].tolist()
+
     def iter_from(self, step: int = 0) -> Iterator[list[int]]:
         """Endless batches starting at ``step``; resuming at ``k`` repeats an uninterrupted run from ``k``."""
         while True:

@@ -24,12 +24,14 @@ from l3prune.errors import L3PruneError
 
 
 def contrastive_loss_per_example(
-    q: Tensor, p: Tensor, n: Tensor | None = None, *, scale: float = 50.0, label_offset: int = 0
+    q: Tensor, p: Tensor, n: Tensor | None = None, *, scale: float = 50.0, label_offset: int = 0,
+    exclude: Tensor | None = None,
 ) -> Tensor:
     """Cross-entropy of each query against the candidates ``[p; n]``; query ``i`` targets ``p[i + label_offset]``.
 
-    Returns shape ``(len(q),)``, in float32 (bf16 similarities x 50 would be too coarse), so that the
-    scan can average the very same loss that training minimises.
+    ``exclude`` (``(len(q), P + N)`` bool) drops candidates from a query's softmax: the false negatives, a copy of
+    its own positive text elsewhere in the batch. Returns shape ``(len(q),)``, in float32 (bf16 similarities x 50
+    would be too coarse), so that the scan can average the very same loss that training minimises.
     """
     if q.ndim != 2 or p.ndim != 2 or q.shape[1] != p.shape[1] or (n is not None and n.shape[1:] != p.shape[1:]):
         shapes = (tuple(q.shape), tuple(p.shape), None if n is None else tuple(n.shape))
@@ -44,6 +46,10 @@ def contrastive_loss_per_example(
     candidates = F.normalize(candidates.float(), dim=-1)  # (P + N, dim)
     logits = scale * q @ candidates.T  # (b, P + N)
     labels = torch.arange(q.shape[0], device=q.device) + label_offset  # (b,)
+    if exclude is not None:
+        exclude = exclude.to(logits.device).clone()
+        exclude[torch.arange(q.shape[0]), labels] = False  # a query's own positive always stays
+        logits = logits.masked_fill(exclude, float("-inf"))  # (b, P + N)
     return F.cross_entropy(logits, labels, reduction="none")  # (b,)
 
 
@@ -82,7 +88,9 @@ class ContrastiveLoss(nn.Module):
         self.scale = scale
         self.gather_across_ranks = gather_across_ranks
 
-    def forward(self, q: Tensor, p: Tensor, n: Tensor | None = None) -> Tensor:
+    def forward(self, q: Tensor, p: Tensor, n: Tensor | None = None, exclude: Tensor | None = None) -> Tensor:
+        """``exclude``: candidates (of the gathered ``[p; n]``) to drop from each query's softmax, see
+        :func:`contrastive_loss_per_example`."""
         if p.shape != q.shape or (n is not None and n.shape != q.shape):
             shapes = (tuple(q.shape), tuple(p.shape), None if n is None else tuple(n.shape))
             raise L3PruneError(f"q, p and n must have the same (batch, dim) shape, got {shapes}")
@@ -99,7 +107,8 @@ class ContrastiveLoss(nn.Module):
             label_offset = dist.get_rank() * q.shape[0]
             p = _GatherWithGrad.apply(p)  # (world * b, dim)
             n = None if n is None else _GatherWithGrad.apply(n)  # (world * b, dim)
-        per_example = contrastive_loss_per_example(q, p, n, scale=self.scale, label_offset=label_offset)  # (b,)
+        per_example = contrastive_loss_per_example(q, p, n, scale=self.scale, label_offset=label_offset,
+                                                   exclude=exclude)  # (b,)
         return per_example.mean()
 
     def extra_repr(self) -> str:

@@ -54,7 +54,14 @@ class TrainConfig:
         "training triplet files or folders (.jsonl, E5/echo-data layout); default: the shipped data")
     instructions: bool = described(True, "give known sources their task instructions")
     steps: int = described(1000, "optimizer steps")
-    batch_size: int = described(64, "GLOBAL batch size (triplets per step over all ranks)")
+    batch_size: int = described(64, "GLOBAL contrastive batch: triplets per step over all ranks; each query is scored "
+                                    "against all their positives and negatives")
+    mini_batch_size: int | None = described(
+        None, "triplets per forward pass: embed the batch in pieces with gradient caching (GradCache), the same "
+              "gradient at a piece's memory; --batch-size stays the contrastive batch", unset="the whole batch")
+    mask_duplicates: bool = described(
+        False, "drop from a query's softmax any candidate whose text is that query's own positive (a false "
+               "negative, frequent in large batches)")
     learning_rate: float = described(2e-4, "peak learning rate", aliases=("--lr",))
     warmup_steps: int = described(300, "linear warm-up steps (clamped to --steps)")
     schedule: str = described(
@@ -113,6 +120,12 @@ class TrainConfig:
         if self.data is not None and not self.data:
             raise L3PruneError("data is an empty list; give at least one file or folder, or leave it out")
         self._check_distillation()
+        if self.mini_batch_size is not None and self.mini_batch_size < 1:
+            raise L3PruneError(f"mini_batch_size must be at least 1 (triplets per forward pass), got "
+                               f"{self.mini_batch_size}")
+        if self.mini_batch_size is not None and self.mini_batch_size >= self.batch_size:
+            logger.warning("mini_batch_size %d is not smaller than the batch (%d triplets): it has no effect; the "
+                           "whole batch is embedded as without it", self.mini_batch_size, self.batch_size)
         return self
 
     def _check_distillation(self) -> None:

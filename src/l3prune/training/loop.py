@@ -28,6 +28,7 @@ from l3prune.training.adapters import load_trainable_state, prepare_trainable, t
 from l3prune.training.checkpoint import rng_state, set_rng_state
 from l3prune.training.config import TrainConfig
 from l3prune.training.distributed import DistEnv
+from l3prune.training.grad_cache import Piece, cached_backward, in_batch_order
 from l3prune.training.length_chunks import TRAIN_CHUNKS, length_sorted_chunks
 from l3prune.training.teacher import TeacherTable
 
@@ -100,17 +101,38 @@ class Trainer:
         return self._forward(self.encoder.collator.tokenize(texts))
 
     def embed_triplets(self, batch: list[Triplet]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Queries, positives and negatives together, in ``TRAIN_CHUNKS`` length-sorted forward passes: a few
-        larger matmuls instead of one per kind of text, with far less padding than one pass (a text's embedding
-        does not depend on the batch it is in, see ``LLMEncoder.model_inputs``; ``length_chunks`` has the figures)."""
-        queries, positives, negatives = triplet_texts(batch)
-        features = self.encoder.collator.tokenize(queries + positives + negatives)
-        parts = length_sorted_chunks(features, TRAIN_CHUNKS, self.encoder.settings.padding_side)
-        embedded = torch.cat([self._forward(chunk) for _, chunk in parts])
-        order = torch.cat([rows for rows, _ in parts]).to(embedded.device)
-        embeddings = torch.empty_like(embedded).index_copy(0, order, embedded)  # back in the batch's order
+        """Queries, positives and negatives together, in length-sorted forward passes (``_pieces``): a few larger
+        matmuls instead of one per kind of text, with far less padding than one pass (a text's embedding does not
+        depend on the batch it is in, see ``LLMEncoder.model_inputs``; ``length_chunks`` has the figures)."""
+        pieces = self._pieces(batch)
+        embeddings = in_batch_order(torch.cat([self._forward(features) for _, features in pieces]), pieces)
         q, p, n = embeddings.split(len(batch))
         return q, p, n  # (b, dim) each
+
+    def _pieces(self, batch: list[Triplet]) -> list[Piece]:
+        """The batch's texts as length-sorted forward passes: ``TRAIN_CHUNKS`` of them, or, with gradient caching,
+        enough that none holds more than ``mini_batch_size`` triplets' texts."""
+        queries, positives, negatives = triplet_texts(batch)
+        features = self.encoder.collator.tokenize(queries + positives + negatives)
+        passes = TRAIN_CHUNKS
+        if self.cached:
+            passes = max(TRAIN_CHUNKS, math.ceil(len(batch) / self.config.mini_batch_size))
+        return length_sorted_chunks(features, passes, self.encoder.settings.padding_side)
+
+    @property
+    def cached(self) -> bool:
+        """Whether steps embed the batch in pieces with gradient caching (a mini batch smaller than this rank's)."""
+        m = self.config.mini_batch_size
+        return m is not None and m < self.sampler.local_batch_size
+
+    def _false_negatives(self) -> torch.Tensor:
+        """(b, 2 * global batch) bool: for each of this rank's queries, the gathered candidates ``[p; n]`` whose
+        (instruction, text) is the query's own positive, which the loss must not push away."""
+        batch = [self.triplets[i] for i in self.sampler.global_batch_at(self.step)]
+        candidates = [(t.doc_instruction, t.positive) for t in batch] + [(t.doc_instruction, t.negative) for t in batch]
+        start = self.env.rank * self.sampler.local_batch_size
+        mine = candidates[start : start + self.sampler.local_batch_size]
+        return torch.tensor([[c == target for c in candidates] for target in mine])  # (b, 2 * B)
 
     def _forward(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
         with self._precision(features["input_ids"].shape[1]):
@@ -143,19 +165,32 @@ class Trainer:
         """One optimizer step on the batch of ``self.step``; returns its log row."""
         start = time.perf_counter()
         indices = self.sampler.batch_at(self.step)
-        q, p, n = self.embed_triplets([self.triplets[i] for i in indices])  # (b, dim) each
-        distill = None
-        if self.teacher is not None:  # the teacher's embeddings were computed once, before training
-            distill = self.distill_fn((q, p, n), self.teacher.lookup(indices))
-        if self.config.distill_only:
-            loss = distill
-        else:
-            loss = self.loss_fn(q, p, n)
-            if distill is not None:
-                loss = loss + self.config.distill_weight * distill
-        self._stop_if_nonfinite(loss, "loss")
+        batch = [self.triplets[i] for i in indices]
+        pieces = self._pieces(batch)
+        exclude = self._false_negatives() if self.config.mask_duplicates else None
+        terms: dict[str, torch.Tensor] = {}
+
+        def loss_of(embeddings: torch.Tensor) -> torch.Tensor:
+            q, p, n = embeddings.split(len(batch))  # (b, dim) each
+            if self.teacher is not None:  # the teacher's embeddings were computed once, before training
+                terms["distill"] = self.distill_fn((q, p, n), self.teacher.lookup(indices))
+            if self.config.distill_only:
+                loss = terms["distill"]
+            else:
+                loss = self.loss_fn(q, p, n, exclude=exclude)
+                if "distill" in terms:
+                    loss = loss + self.config.distill_weight * terms["distill"]
+            self._stop_if_nonfinite(loss, "loss")
+            return loss
+
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        if self.cached:  # the exact gradient, one piece's activations at a time
+            no_sync = self.module.no_sync if self.env.distributed else None
+            loss = cached_backward(self._forward, pieces, loss_of, no_sync=no_sync)
+        else:
+            loss = loss_of(in_batch_order(torch.cat([self._forward(features) for _, features in pieces]), pieces))
+            loss.backward()
+        distill = terms.get("distill")
         max_norm = self.config.max_grad_norm if self.config.max_grad_norm is not None else math.inf
         grad_norm = torch.nn.utils.clip_grad_norm_(self.params, max_norm)
         self._stop_if_nonfinite(grad_norm, "gradient norm")
