@@ -69,3 +69,15 @@ def native_bf16_cpu(monkeypatch):
     import l3prune.devices
 
     monkeypatch.setattr(l3prune.devices, "cpu_has_native_bf16", lambda: True)
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny models gain nothing from threads, and on a shared 2-core machine two threads are 5x slower; a module
+    opts in with ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

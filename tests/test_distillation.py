@@ -24,12 +24,7 @@ from l3prune.training.teacher import teacher_cache_dir, teacher_table, triplet_t
 LOAD = LoadOptions(max_length=24, device="cpu", dtype="fp32")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(autouse=True)

@@ -16,12 +16,7 @@ from l3prune.training import Trainer, build_config
 from l3prune.training.teacher import TeacherTable, triplet_texts
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def triplets(n: int = 16) -> list[Triplet]:
