@@ -53,6 +53,10 @@ def models(tmp_path_factory) -> dict[str, Path]:
     more_layers = root / "more_layers"
     shutil.copytree(tiny, more_layers)
     (more_layers / "config.json").write_text(json.dumps({**config, "num_hidden_layers": 6}))
+    for name, changed in (("no_hidden_size", {k: v for k, v in config.items() if k != "hidden_size"}),
+                          ("five_heads", {**config, "num_attention_heads": 5})):
+        shutil.copytree(tiny, root / name)
+        (root / name / "config.json").write_text(json.dumps(changed))
     nan_eps = root / "nan_eps"
     shutil.copytree(tiny, nan_eps)
     (nan_eps / "config.json").write_text(json.dumps({**config, "rms_norm_eps": float("nan")}))
@@ -360,6 +364,10 @@ CASES = [
     case("eval-minilm-pooling", ["eval", "minilm", "--pooling", "last_token", *CPU], "--pooling applies"),
     case("info-config-without-layer-count", ["info", m("no_layer_count"), *CPU],
          "weights the config asks for are not in the checkpoint"),
+    case("info-config-without-hidden-size", ["info", m("no_hidden_size"), *CPU],
+         "config.json has no hidden_size, so transformers assumed its defaults; fix config.json"),
+    case("info-config-inconsistent-heads", ["info", m("five_heads"), *CPU],
+         "The hidden size (64) is not a multiple of the number of attention heads (5)"),
     case("info-config-claims-more-layers", ["info", m("more_layers"), *CPU], "num_hidden_layers missing or larger"),
     case("encode-nan-weights", ["encode", m("nan_weights"), "--input", "in.txt", "--output", "o.npy", *CPU],
          "non-finite embeddings (NaN or inf) for 1 of 1 texts", files={"in.txt": "a text\n"}),

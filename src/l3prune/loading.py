@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import importlib.util
+import json
 import logging
 import os
 import re
@@ -215,8 +216,24 @@ def _gguf_to_folder(gguf: Path) -> Path:
 
 
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:300].rstrip(".") if text else "no details"
+    """The message's first informative line: transformers' validators put the reason on the second one."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    if len(lines) > 1 and lines[0].endswith(":"):
+        lines = [f"{lines[0]} {lines[1]}"]
+    return lines[0][:300].rstrip(".") if lines else "no details"
+
+
+#: The sizes a decoder's config must state: transformers fills a missing one with its class default.
+_SIZE_KEYS = ("hidden_size", "intermediate_size", "num_attention_heads", "num_key_value_heads", "vocab_size")
+
+
+def _missing_size_keys(source: ModelSource) -> list[str]:
+    file = Path(source.location) / "config.json"
+    try:
+        written = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    return [key for key in _SIZE_KEYS if isinstance(written, dict) and key not in written]
 
 
 def _read_model_config(source: ModelSource) -> PretrainedConfig:
@@ -261,6 +278,12 @@ def load_base_model(
         model, info = cls.from_pretrained(source.location, config=model_config, dtype=dtype, output_loading_info=True,
                                           use_safetensors=True, trust_remote_code=False)
     except Exception as exc:  # truncated or corrupt safetensors, missing files, shape mismatches
+        if "ignore_mismatched_sizes" in str(exc):  # transformers' own words point at a log we silence
+            missing = _missing_size_keys(source)
+            why = (f"config.json has no {', '.join(missing)}, so transformers assumed its defaults" if missing
+                   else "a size in config.json (hidden_size, intermediate_size, heads, vocab_size) is wrong")
+            raise L3PruneError(f"the weights of {source.reference!r} do not have the shapes its config describes: "
+                               f"{why}; fix config.json") from None
         raise L3PruneError(f"could not load the weights of {source.reference!r}: {type(exc).__name__}: "
                            f"{_first_line(exc)}; the files may be truncated or corrupt: copy or convert them again"
                            ) from None
