@@ -416,6 +416,36 @@ def test_bad_input(c: Case, models, tmp_path, monkeypatch, capsys):
     assert snapshot(work) == before
 
 
+def test_the_truncation_warning_counts_every_text_of_the_file(models, tmp_path, caplog):
+    (tmp_path / "in.txt").write_text("".join(f"a long text number {i} " * 12 + "\n" for i in range(70)))
+    assert main(["encode", str(models["tiny"]), "--input", str(tmp_path / "in.txt"), "--output",
+                 str(tmp_path / "o.npy"), "--max-length", "16", "--batch-size", "32", "--device", "cpu"]) == 0
+    assert "70 of 70 text(s) exceed max_length=16 tokens" in caplog.text
+
+
+def test_an_unwritable_cache_fails_before_a_gguf_conversion(models, tmp_path, monkeypatch, capsys):
+    import l3prune.files.writing as writing
+
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    monkeypatch.setenv("L3PRUNE_CACHE", str(cache))
+    real = os.access
+    monkeypatch.setattr(writing.os, "access", lambda path, mode: False if Path(path) == cache else real(path, mode))
+    assert main(["info", str(models["garbage.gguf"])]) == 2  # garbage: a conversion would fail otherwise
+    assert f"{cache} is not writable" in capsys.readouterr().err
+
+
+def test_training_prints_no_future_warning_of_transformers(models, tmp_path):
+    import warnings
+
+    (tmp_path / "t.jsonl").write_text(jsonl(triplet_rows()))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert main(["train", str(models["tiny"]), "--data", str(tmp_path / "t.jsonl"), "--steps", "1",
+                     "--batch-size", "4", "--max-length", "24", "--out", str(tmp_path / "o"), "--device", "cpu"]) == 0
+    assert not [w for w in caught if "is_gradient_checkpointing" in str(w.message)]
+
+
 def test_rows_match_the_lines_a_user_sees(models, tmp_path, capsys):
     """A lone carriage return stays inside its line; a Windows line ending is dropped."""
     import numpy as np
