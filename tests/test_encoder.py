@@ -74,7 +74,7 @@ def test_long_text_is_truncated_with_one_warning(make_encoder, caplog):
     enc.encode([LONG * 3, LONG * 4])
     enc.encode([LONG * 3])
     warnings = [r for r in caplog.records if "truncated" in r.getMessage()]
-    assert len(warnings) == 1 and "2 text(s)" in warnings[0].getMessage()
+    assert len(warnings) == 1 and "2 of 2 text(s)" in warnings[0].getMessage()
     assert enc.collator.tokenize([LONG * 3])["input_ids"].shape[1] == 16
 
 

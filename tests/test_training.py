@@ -233,7 +233,7 @@ def test_nonfinite_loss_stops_the_run_and_saves_nothing(tmp_path, model_dir, dat
     from l3prune.losses import ContrastiveLoss
 
     real = ContrastiveLoss.forward
-    monkeypatch.setattr(ContrastiveLoss, "forward", lambda self, q, p, n=None: real(self, q, p, n) * float("nan"))
+    monkeypatch.setattr(ContrastiveLoss, "forward", lambda self, q, p, n=None, **kw: real(self, q, p, n, **kw) * float("nan"))
     out = tmp_path / "out"
     with pytest.raises(NonFiniteLossError, match="loss became nan at step 1"):
         train_to_folder(model_dir, out, build_config(data=[str(data_file)], **FAST), load=LOAD)

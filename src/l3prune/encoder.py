@@ -240,7 +240,8 @@ class LLMEncoder(nn.Module):
             out[torch.from_numpy(idx)] = self(features).float().cpu()
         self.train(was_training)
         truncated = self.collator.truncated - truncated_before
-        if truncated and warn_truncation:
+        if truncated and warn_truncation and not self.collator.warned_truncation:  # once per encoder, counting all
+            self.collator.warned_truncation = True
             logger.warning("%d of %d text(s) exceed max_length=%d tokens and were truncated", truncated, len(texts),
                            self.settings.max_length)
         bad = ~torch.isfinite(out).all(dim=1)  # (n,)

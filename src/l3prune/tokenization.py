@@ -29,7 +29,7 @@ class TextCollator:
     def __init__(self, tokenizer, settings: EncoderSettings):
         self.tokenizer, self.settings = tokenizer, settings
         self._prefix, self._suffix = special_tokens_around_text(tokenizer)
-        self._warned_truncation = False
+        self.warned_truncation = False  # one truncation warning per encoder: the first batch (or encode call) that cuts
         self.truncated = 0  # texts cut to max_length so far (``encode`` reports its own share)
         self._instruction_ids = lru_cache(maxsize=256)(self._tokenize_instruction)
 
@@ -97,10 +97,10 @@ class TextCollator:
             else:
                 pooled_spans.append((start, start + len(ids) + (1 if mode == "eos" else 0)))
         self.truncated += truncated
-        if truncated and warn and not self._warned_truncation:
+        if truncated and warn and not self.warned_truncation:
             logger.warning("%d text(s) of a batch exceed max_length=%d tokens and were truncated", truncated,
                            self.settings.max_length)
-            self._warned_truncation = True
+            self.warned_truncation = True
         width = max(len(r) for r in rows)
         batch = len(rows)
         input_ids = np.full((batch, width), self.tokenizer.pad_token_id, dtype=np.int64)

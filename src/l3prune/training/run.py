@@ -145,8 +145,8 @@ def train_to_folder(
     env = distributed.setup(load.device)
     written: dict[str, Path] = {}
     try:
-        record, start_over = _check_run_folder(folder, RunRecord.start(source.reference, prune, config, load, env.world_size),
-                                               resume=resume, overwrite=overwrite)
+        request = RunRecord.start(source.reference, prune, config, load, env.world_size)
+        record, start_over = _check_run_folder(folder, request, resume=resume, overwrite=overwrite)
         if record.dtype is not None and load.dtype == "auto":  # resume in the interrupted run's dtype
             load = replace(load, dtype=record.dtype)
         triplets = load_triplets(config.data, instructions=config.instructions)
