@@ -71,9 +71,9 @@ def main() -> None:
                         reason=f"small configuration of the demo scan ({profile.small} layers)")
     pruned.save(OUT / "small")
 
-    step("train: contrastive LoRA (demo: 20 steps of batch 8; paper: 1000 of 64)",
+    step("train: contrastive LoRA (demo: 60 steps of batch 8; paper: 1000 of 64)",
          f"l3prune train {MODEL} --config small --out {OUT}/trained")
-    config = build_config(steps=20, batch_size=8, warmup_steps=2, save_every=0)
+    config = build_config(steps=60, batch_size=8, warmup_steps=6, save_every=0)
     train_to_folder(OUT / "small", OUT / "trained", config, load=LoadOptions(max_length=MAX_LENGTH, device="cpu"),
                     run_dir=OUT / "run")
     trained = LLMEncoder.from_pretrained(OUT / "trained", device="cpu")
