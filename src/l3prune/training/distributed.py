@@ -16,7 +16,7 @@ import torch
 import torch.distributed as dist
 
 from l3prune.errors import L3PruneError
-from l3prune.devices import check_device, default_device
+from l3prune.devices import check_device
 
 logger = logging.getLogger(__name__)
 
