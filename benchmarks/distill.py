@@ -126,7 +126,8 @@ def report(model: str, results: list[dict]) -> list[Path]:
     full_avg = mean_score(plain[full])
     lines = [f"# Prune, then distil: {model}", "",
              "Each student: the replication's recipe (1000 steps x batch 16 shipped triplets, max length 128, 300 "
-             "warm-up then constant, LoRA r16, lr 2e-4, bf16, seed 42) plus the teacher's term; the quick suite "
+             "warm-up then constant, LoRA r16, lr 2e-4, bf16, seed 42 unless the row's name ends in -s<seed>) plus "
+             "the teacher's term; the quick suite "
              "(x100). Plain: the replication's trained row at that depth (mean over its seeds). Gap closed: the "
              "share of the plain row's loss against the trained full model that the teacher wins back. The four "
              "retrieval and classification tasks show distilled (plain). STS-B dev chooses lambda and the "
