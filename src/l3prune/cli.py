@@ -123,11 +123,9 @@ def load_encoder(args: argparse.Namespace):
 
 # --------------------------------------------------------------------------- commands
 def _is_sentence_transformers(model: str) -> bool:
-    """The ``minilm`` baseline, or a stock sentence-transformers folder (an l3prune export loads natively)."""
-    from l3prune.evaluation.baselines import BASELINES
+    from l3prune.evaluation.baselines import is_sentence_transformers
 
-    folder = Path(model)
-    return model in BASELINES or ((folder / "modules.json").is_file() and not (folder / "l3prune.json").is_file())
+    return is_sentence_transformers(model)
 
 
 def _sentence_transformers_info(args: argparse.Namespace) -> dict:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from l3prune.errors import L3PruneError
-from l3prune.files import dumps
+from l3prune.files import dumps, reject_nan_constant
 
 def described(default: Any, text: str, **extra: Any) -> Any:
     """A dataclass field with its help text (and optional ``choices``, ``unset`` text, ``aliases``)."""
@@ -184,7 +184,7 @@ class EncoderSettings:
         if not file.is_file():
             return None
         try:
-            values = json.loads(file.read_text(encoding="utf-8"), parse_constant=_refuse_constant)
+            values = json.loads(file.read_text(encoding="utf-8"), parse_constant=reject_nan_constant)
             if not isinstance(values, dict):
                 raise TypeError("expected a JSON object of settings")
             return cls(**values).validate()
@@ -197,10 +197,6 @@ class EncoderSettings:
         file = Path(folder) / SETTINGS_FILE
         file.write_text(dumps(asdict(self)) + "\n", encoding="utf-8")
         return file
-
-
-def _refuse_constant(name: str) -> float:
-    raise ValueError(f"{name} is not a valid JSON value")
 
 
 def _check_template(template: str) -> None:

@@ -37,6 +37,14 @@ def minilm_path() -> Path:
 BASELINES = {"minilm": minilm_path}
 
 
+def is_sentence_transformers(reference: str | Path) -> bool:
+    """A baseline alias, or a stock sentence-transformers folder (an l3prune export, which also holds
+    ``l3prune.json``, loads natively instead)."""
+    folder = Path(reference)
+    return str(reference) in BASELINES or ((folder / "modules.json").is_file()
+                                           and not (folder / "l3prune.json").is_file())
+
+
 def check_st_folder(path: Path) -> None:
     """Refuse, before anything is imported, a sentence-transformers folder that would run its own code.
 

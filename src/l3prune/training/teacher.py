@@ -10,6 +10,7 @@ or whose bytes do not match the hash it was written with, is rebuilt, never trus
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 import time
@@ -82,13 +83,11 @@ def load_teacher(reference: str, *, load: LoadOptions) -> Teacher:
     """Load and fingerprint a teacher on ``load.device``: an l3prune folder natively (its own pooling, max length
     ``load.max_length`` if given), a stock sentence-transformers folder or ``minilm`` with sentence-transformers."""
     from l3prune.encoder import LLMEncoder
-    from l3prune.evaluation.baselines import BASELINES, SentenceTransformerEncoder
+    from l3prune.evaluation.baselines import BASELINES, SentenceTransformerEncoder, is_sentence_transformers
 
     try:
         folder = _folder_of(reference)
-        stock = reference in BASELINES or ((folder / "modules.json").is_file()
-                                           and not (folder / "l3prune.json").is_file())
-        if stock:
+        if reference in BASELINES or is_sentence_transformers(folder):
             model = SentenceTransformerEncoder(reference if reference in BASELINES else str(folder), device=load.device)
             st = model.model
             dim = int(st.get_sentence_embedding_dimension())
@@ -153,7 +152,7 @@ def _read_cached(folder: Path, key: str, count: int) -> np.ndarray | None:
         data = array_file.read_bytes()
         if meta.get("cache_key") != key or meta.get("sha256") != hashlib.sha256(data).hexdigest():
             raise ValueError("its key or checksum does not match")
-        embeddings = np.load(array_file, allow_pickle=False)
+        embeddings = np.load(io.BytesIO(data), allow_pickle=False)  # the bytes just checked, not a second read
         if embeddings.shape != (count, meta["dim"]) or embeddings.dtype != np.float32:
             raise ValueError(f"its shape {embeddings.shape} is not ({count}, {meta['dim']})")
     except (ValueError, KeyError, TypeError, OSError) as exc:
@@ -189,9 +188,11 @@ def teacher_table(teacher_ref: str, triplets: Sequence[Triplet], *, load: LoadOp
     if not np.isfinite(embeddings).all():
         raise L3PruneError(f"the teacher {teacher_ref!r} gave non-finite embeddings; check its weights")
     seconds = time.perf_counter() - start
+    buffer = io.BytesIO()
+    np.save(buffer, embeddings, allow_pickle=False)
     with atomic_output(folder / f"{key}.npy", overwrite=True) as tmp:
-        np.save(tmp, embeddings, allow_pickle=False)
-    digest = hashlib.sha256((folder / f"{key}.npy").read_bytes()).hexdigest()
+        tmp.write_bytes(buffer.getvalue())
+    digest = hashlib.sha256(buffer.getvalue()).hexdigest()  # of the bytes written, without reading them back
     meta = {**info, "sha256": digest, "seconds": round(seconds, 1)}
     with atomic_output(folder / f"{key}.json", overwrite=True) as tmp:
         tmp.write_text(dumps(meta) + "\n", encoding="utf-8")
